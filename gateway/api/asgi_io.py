@@ -1,0 +1,122 @@
+"""Raw ASGI plumbing for the completion endpoints: body, JSON and SSE replies, disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from types import TracebackType
+from typing import Any
+
+from gateway.errors import PayloadTooLargeError
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Headers = list[tuple[bytes, bytes]]
+
+JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
+SSE_HEADERS: Headers = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    # Tell nginx-style proxies not to buffer the stream.
+    (b"x-accel-buffering", b"no"),
+]
+KEEPALIVE_FRAME = b": keep-alive\n\n"
+
+
+async def read_body(receive: Any, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError("client disconnected while sending the body")
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLargeError(f"The request body exceeds the {limit}-byte limit.")
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks) if len(chunks) != 1 else chunks[0]
+
+
+async def send_bytes(
+    send: Any, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = JSON_HEADERS
+) -> None:
+    start_headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_sse(send: Any, frames: AsyncIterator[bytes], keepalive: float) -> None:
+    """Stream SSE frames; while idle, `: keep-alive` comments keep proxies from timing out."""
+    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+    loop = asyncio.get_running_loop()
+    last_sent = [loop.time()]
+    ticker = asyncio.create_task(_keepalive(send, keepalive, last_sent)) if keepalive else None
+    try:
+        async for frame in frames:
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+            last_sent[0] = loop.time()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+        aclose = getattr(frames, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _keepalive(send: Any, interval: float, last_sent: list[float]) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(max(0.0, last_sent[0] + interval - loop.time()))
+        if loop.time() - last_sent[0] >= interval:
+            await send({"type": "http.response.body", "body": KEEPALIVE_FRAME, "more_body": True})
+            last_sent[0] = loop.time()
+
+
+class DisconnectWatch:
+    """Cancels the handler's task when the client goes away, so upstream work stops with it.
+
+    Enter only after the body has been read: from then on `receive` reports nothing but the
+    disconnect. Leaving the block stops the watch before the task can be cancelled spuriously.
+    """
+
+    __slots__ = ("_receive", "_task", "_watcher", "disconnected")
+
+    def __init__(self, receive: Any) -> None:
+        self._receive = receive
+        self._task: asyncio.Task[Any] | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.disconnected = False
+
+    async def __aenter__(self) -> DisconnectWatch:
+        self._task = asyncio.current_task()
+        self._watcher = asyncio.create_task(self._watch())
+        return self
+
+    async def _watch(self) -> None:
+        while True:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+                if self._task is not None:
+                    self._task.cancel("client disconnected")
+                return
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self.disconnected and exc_type is asyncio.CancelledError and self._task is not None:
+            self._task.uncancel()
+            return True  # the client left: nothing more to send, nobody to tell
+        return False

@@ -1,0 +1,58 @@
+"""`POST /v1/chat/completions` and `POST /v1/completions`: HTTP in, pipeline, HTTP out.
+
+Raw ASGI handlers, because the streaming contract needs what a framework response hides:
+the commit point (headers go out only once the first chunk is in hand), keep-alive comments,
+and cancelling upstream work the moment the client disconnects. Errors raised here are
+rendered by the one exception handler (`gateway.api.errors`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.handlers import ASGIRouteHandler, asgi
+
+from gateway.api.asgi_io import DisconnectWatch, read_body, send_bytes, send_sse
+from gateway.api.decoding import check_content_type, decode_request
+from gateway.backends.base import Endpoint
+from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
+from gateway.errors import MethodNotAllowedError
+from gateway.pipeline.pipeline import Pipeline
+from gateway.settings.schema import Server
+
+
+def context_of(scope: dict[str, Any], endpoint: str) -> RequestContext:
+    ctx = scope.get(CONTEXT_SCOPE_KEY)
+    if not isinstance(ctx, RequestContext):
+        ctx = RequestContext(request_id="", endpoint=endpoint)
+        scope[CONTEXT_SCOPE_KEY] = ctx
+    return ctx
+
+
+def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHandler]:
+    async def serve(endpoint: Endpoint, scope: Any, receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":
+            raise MethodNotAllowedError(f"Use POST for /v1/{endpoint}.")
+        check_content_type(scope["headers"])
+        body = await read_body(receive, server.max_body_bytes)
+        parsed = decode_request(endpoint, body)
+        ctx = context_of(scope, endpoint)
+        async with DisconnectWatch(receive) as watch:
+            if parsed.is_stream:
+                frames = await pipeline.stream(parsed, ctx)
+                await send_sse(send, frames, server.sse_keepalive_seconds)
+            else:
+                reply = await pipeline.complete(parsed, ctx)
+                await send_bytes(send, 200, reply)
+        if watch.disconnected:
+            ctx.client_disconnected = True
+
+    @asgi("/v1/chat/completions", copy_scope=False)
+    async def chat_completions(scope: Any, receive: Any, send: Any) -> None:
+        await serve("chat/completions", scope, receive, send)
+
+    @asgi("/v1/completions", copy_scope=False)
+    async def completions(scope: Any, receive: Any, send: Any) -> None:
+        await serve("completions", scope, receive, send)
+
+    return [chat_completions, completions]

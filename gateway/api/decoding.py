@@ -1,0 +1,77 @@
+"""Request bodies into typed requests, with OpenAI-shaped 400s that name the parameter."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from gateway.backends.base import Endpoint
+from gateway.errors import InvalidRequestError, UnsupportedMediaTypeError
+from gateway.pipeline.pipeline import ParsedRequest
+from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.completions import CompletionRequest
+from gateway.protocol.raw import decode_fields
+
+_DECODERS: dict[Endpoint, msgspec.json.Decoder[Any]] = {
+    "chat/completions": msgspec.json.Decoder(ChatCompletionRequest),
+    "completions": msgspec.json.Decoder(CompletionRequest),
+}
+_PATH_RE = re.compile(r"^(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
+_JSON_TYPES = (b"application/json", b"application/x-ndjson", b"text/json")
+
+
+def check_content_type(headers: list[tuple[bytes, bytes]]) -> None:
+    """JSON bodies only; a missing content type is taken as JSON, as most SDKs assume."""
+    for name, value in headers:
+        if name == b"content-type":
+            media = value.split(b";", 1)[0].strip().lower()
+            if media and not (media in _JSON_TYPES or media.endswith(b"+json")):
+                raise UnsupportedMediaTypeError(
+                    f"Unsupported Content-Type `{media.decode('latin-1')}`: "
+                    "send the request body as `application/json`."
+                )
+            return
+
+
+def decode_request(endpoint: Endpoint, body: bytes) -> ParsedRequest:
+    if not body.strip():
+        raise InvalidRequestError(
+            "The request body is empty: send a JSON object with `model` and "
+            + ("`messages`." if endpoint == "chat/completions" else "`prompt`.")
+        )
+    try:
+        fields = decode_fields(body)
+        request = _DECODERS[endpoint].decode(body)
+    except msgspec.ValidationError as exc:
+        message, param = _describe(str(exc))
+        raise InvalidRequestError(message, param=param, code="invalid_value") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError(
+            f"We could not parse the JSON body of your request ({exc}). "
+            "The body must be a JSON object encoded as UTF-8.",
+            code="invalid_json",
+        ) from None
+    return ParsedRequest(endpoint, request, fields)
+
+
+def _describe(error: str) -> tuple[str, str | None]:
+    match = _PATH_RE.match(error)
+    if match is None:
+        if error.startswith("Expected `object`"):
+            return f"The request body must be a JSON object: {error}", None
+        return f"Invalid request: {error}", None
+    path = match["path"] or None
+    detail = match["msg"]
+    if detail.startswith("Object missing required field"):
+        field = detail.split("`")[1]
+        full = f"{path}.{field}" if path else field
+        return f"Missing required parameter: `{full}`.", full
+    if detail.startswith("Invalid value") and path and path.endswith("role"):
+        return (
+            f"Invalid value for `{path}`: {detail.removeprefix('Invalid value ')} is not a "
+            "supported role (system, developer, user, assistant, tool, function).",
+            path,
+        )
+    return f"Invalid value for `{path}`: {detail}.", path

@@ -1,0 +1,40 @@
+"""The one exception handler: every error leaves as an OpenAI error body, never a traceback,
+a `{"detail": ...}` body or an HTML page."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from gateway.errors import GatewayError, error_from_status
+
+log = logging.getLogger("gateway.errors")
+
+
+def as_gateway_error(exc: Exception) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        message = {
+            404: "Unknown URL: see the API reference for the endpoints this gateway serves.",
+            405: "Method not allowed for this URL.",
+        }.get(status, str(exc.detail))
+        return error_from_status(status, message)
+    return GatewayError("The gateway hit an internal error; the request id is in the headers.")
+
+
+def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    error = as_gateway_error(exc)
+    if error.status_code >= 500 and not isinstance(exc, GatewayError):
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    headers = {name.decode(): value.decode() for name, value in error.headers()}
+    return Response(
+        content=error.body(),
+        status_code=error.status_code,
+        media_type="application/json",
+        headers=headers,
+    )

@@ -1,0 +1,33 @@
+"""`GET /healthz` (the process is alive), `GET /readyz` (config loaded, backends ready),
+`GET /metrics` (Prometheus)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litestar import Response, get
+from litestar.handlers import HTTPRouteHandler
+
+from gateway.errors import ServiceUnavailableError
+from gateway.observability.metrics import GatewayMetrics
+
+
+def health_handlers(
+    not_ready: Callable[[], list[str]], metrics: GatewayMetrics
+) -> list[HTTPRouteHandler]:
+    @get("/healthz", sync_to_thread=False)
+    def healthz() -> Response[bytes]:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @get("/readyz", sync_to_thread=False)
+    def readyz() -> Response[bytes]:
+        pending = not_ready()
+        if pending:
+            raise ServiceUnavailableError("not ready: " + "; ".join(pending))
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    @get("/metrics", sync_to_thread=False)
+    def metrics_endpoint() -> Response[bytes]:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    return [healthz, readyz, metrics_endpoint]

@@ -1,0 +1,42 @@
+"""`GET /v1/models` and `GET /v1/models/{id}`."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Response, get
+from litestar.handlers import HTTPRouteHandler
+
+from gateway.errors import ModelNotFoundError
+from gateway.protocol.models import Model, ModelList
+from routers.catalog import CatalogEntry, ModelCatalog
+
+_encoder = msgspec.json.Encoder()
+
+
+def _model(entry: CatalogEntry, created: int) -> Model:
+    return Model(id=entry.id, created=created, owned_by=entry.owned_by)
+
+
+def model_handlers(catalog: ModelCatalog, created: int) -> list[HTTPRouteHandler]:
+    @get("/v1/models", sync_to_thread=False)
+    def list_models() -> Response[bytes]:
+        listing = ModelList(data=[_model(e, created) for e in catalog.entries()])
+        return Response(_encoder.encode(listing), media_type="application/json")
+
+    @get("/v1/models/{model_id:path}", sync_to_thread=False)
+    def retrieve_model(model_id: str) -> Response[bytes]:
+        model_id = model_id.lstrip("/")
+        entry = catalog.get(model_id)
+        if entry is None:
+            resolved = catalog.resolve(model_id)
+            if resolved is None:
+                raise ModelNotFoundError(model_id)
+            entry = CatalogEntry(
+                id=model_id,
+                backend=resolved.entry.backend,
+                upstream_model=resolved.upstream_model,
+                owned_by=resolved.entry.owned_by,
+            )
+        return Response(_encoder.encode(_model(entry, created)), media_type="application/json")
+
+    return [list_models, retrieve_model]

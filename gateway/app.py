@@ -1,0 +1,55 @@
+"""The app factory: a Litestar app for the routes, wrapped in pure-ASGI middleware."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+
+from gateway.api.completions import completion_handlers
+from gateway.api.errors import render_error
+from gateway.api.health import health_handlers
+from gateway.api.models import model_handlers
+from gateway.container import Container
+from gateway.settings.schema import Settings
+from middleware.access_log import AccessLogMiddleware
+from middleware.body_limit import BodyLimitMiddleware
+from middleware.request_id import RequestIdMiddleware
+
+# How `gateway serve` hands validated settings to each uvicorn worker process.
+SETTINGS_ENV = "GATEWAY_SETTINGS_JSON"
+
+
+def create_app(settings: Settings, container: Container | None = None) -> Any:
+    container = container or Container(settings)
+    server = settings.server
+    app = Litestar(
+        route_handlers=[
+            *completion_handlers(container.pipeline, server),
+            *model_handlers(container.catalog, container.created),
+            *health_handlers(container.not_ready, container.metrics),
+        ],
+        on_startup=[container.start],
+        on_shutdown=[container.aclose],
+        exception_handlers={Exception: render_error},
+        openapi_config=None,
+        logging_config=None,
+        request_max_body_size=server.max_body_bytes,
+    )
+    app.state.container = container
+    wrapped: Any = BodyLimitMiddleware(app, max_bytes=server.max_body_bytes)
+    wrapped = AccessLogMiddleware(
+        wrapped, observe=container.metrics.observe, enabled=server.access_log
+    )
+    return RequestIdMiddleware(wrapped, overhead_header=server.overhead_header)
+
+
+def create_app_from_env() -> Any:
+    """uvicorn's factory for worker processes (`--workers N`)."""
+    from gateway.observability.logs import configure_logging
+
+    configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
+    settings = msgspec.json.decode(os.environ[SETTINGS_ENV], type=Settings)
+    return create_app(settings)

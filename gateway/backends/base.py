@@ -1,0 +1,69 @@
+"""The one seam every model provider plugs into.
+
+A backend turns a `BackendCall` into either one complete reply or a stream of chunks, both as
+raw top-level fields (`gateway.protocol.raw`) so that OpenAI-compatible upstreams pass
+through untouched and native backends (fake, llama.cpp) produce the same shape. Only the
+executor calls backends. Failures are raised as `gateway.errors.GatewayError`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from gateway.context import RequestContext
+from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.completions import CompletionRequest
+from gateway.protocol.raw import RawFields
+
+Endpoint = Literal["chat/completions", "completions"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    chat: bool = True
+    completions: bool = True
+    # Serves `suffix` on /v1/completions (fill-in-the-middle).
+    fill_in_middle: bool = True
+    tools: bool = True
+
+
+@dataclass(slots=True)
+class BackendCall:
+    endpoint: Endpoint
+    request: ChatCompletionRequest | CompletionRequest
+    # The client's request as raw fields with `model` already set to `upstream_model`.
+    fields: RawFields
+    upstream_model: str
+    ctx: RequestContext
+    # Whether the client asked for the final usage chunk (`stream_options.include_usage`).
+    client_wants_usage: bool = False
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    name: str
+    capabilities: Capabilities
+
+    async def start(self) -> None:
+        """Acquire resources (connections, model weights); called once at startup."""
+
+    def ready(self) -> bool:
+        """Whether the backend can take requests now (for `/readyz`)."""
+
+    async def complete(self, call: BackendCall) -> RawFields:
+        """One whole reply; a truncated or malformed reply raises, never returns."""
+
+    def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
+        """Chunks until the upstream's end; closing the iterator cancels upstream work."""
+
+    async def aclose(self) -> None:
+        """Release everything `start` acquired."""
+
+
+@runtime_checkable
+class ModelLister(Protocol):
+    """Optional capability: the backend can say which models it serves."""
+
+    async def list_models(self) -> list[str]: ...

@@ -1,0 +1,141 @@
+"""`gateway serve | check | schema | --version`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import msgspec
+
+from gateway.settings.defaults import upstream_document
+from gateway.settings.loader import ConfigError, load_settings, parse_settings
+from gateway.settings.schema import OpenAIBackend, Settings
+
+CONFIG_ENV = "GATEWAY_CONFIG"
+
+
+def _version() -> str:
+    try:
+        return version("switchyard")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gateway", description="An OpenAI-compatible LLM gateway."
+    )
+    parser.add_argument("--version", action="version", version=f"gateway {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    source = serve.add_mutually_exclusive_group()
+    source.add_argument("--config", metavar="FILE", help=f"policy file (or ${CONFIG_ENV})")
+    source.add_argument(
+        "--upstream",
+        metavar="BASE_URL",
+        help="quick start: proxy every model an OpenAI-compatible server lists "
+        "(e.g. http://127.0.0.1:11434/v1)",
+    )
+    serve.add_argument(
+        "--upstream-key-env", metavar="NAME", help="environment variable holding the upstream key"
+    )
+    serve.add_argument("--host", help="bind address (default from the policy file)")
+    serve.add_argument("--port", type=int, help="port (default from the policy file)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    check = commands.add_parser("check", help="validate a policy file and print every error")
+    check.add_argument("file")
+    commands.add_parser("schema", help="print the policy file's JSON Schema")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "schema":
+        schema = msgspec.json.encode(msgspec.json.schema(Settings))
+        sys.stdout.write(msgspec.json.format(schema).decode())
+        sys.stdout.write("\n")
+        return 0
+    if args.command == "check":
+        return _check(args.file)
+    return _serve(args)
+
+
+def _check(path: str) -> int:
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    missing = [
+        f"$.backends.{name}.api_key_env: `{spec.api_key_env}` is not set in this environment"
+        for name, spec in settings.backends.items()
+        if isinstance(spec, OpenAIBackend)
+        and spec.api_key_env
+        and spec.api_key_env not in os.environ
+    ]
+    for warning in missing:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{path}: OK ({len(settings.backends)} backends, {len(settings.models)} models)")
+    return 0
+
+
+def _load_for_serve(args: argparse.Namespace) -> Settings:
+    if args.upstream:
+        document = upstream_document(args.upstream, args.upstream_key_env)
+        settings = parse_settings(document, "--upstream", os.environ)
+    else:
+        settings = load_settings(args.config or os.environ.get(CONFIG_ENV) or None)
+    server = settings.server
+    overrides = {
+        "host": args.host if args.host is not None else server.host,
+        "port": args.port if args.port is not None else server.port,
+        "workers": args.workers if args.workers is not None else server.workers,
+    }
+    return msgspec.structs.replace(settings, server=msgspec.structs.replace(server, **overrides))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import SETTINGS_ENV, create_app
+    from gateway.container import Container
+    from gateway.observability.logs import configure_logging
+
+    configure_logging(args.log_level)
+    try:
+        settings = _load_for_serve(args)
+        container = Container(settings)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    server = settings.server
+    common: dict[str, Any] = {
+        "host": server.host,
+        "port": server.port,
+        "loop": "uvloop" if sys.platform != "win32" else "asyncio",
+        "http": "httptools",
+        "access_log": False,
+        "log_config": None,
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+    }
+    if server.workers > 1:
+        os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
+        os.environ["GATEWAY_LOG_LEVEL"] = args.log_level
+        uvicorn.run(
+            "gateway.app:create_app_from_env", factory=True, workers=server.workers, **common
+        )
+    else:
+        uvicorn.run(create_app(settings, container), **common)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""The composition root: the only module that knows the concrete classes.
+
+It builds every shared object once from the settings (HTTP pool, backends, catalog, router,
+executor, pipeline, metrics); everything else receives what it needs. Tests build a container
+from a settings object with fake backends instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+
+from gateway.backends.base import Backend, ModelLister
+from gateway.backends.fake import FakeBackend
+from gateway.backends.http_pool import HTTPPool
+from gateway.backends.openai_compat import OpenAICompatBackend
+from gateway.observability.metrics import GatewayMetrics
+from gateway.pipeline.discovery import ModelDiscovery
+from gateway.pipeline.executor import Executor
+from gateway.pipeline.pipeline import Pipeline
+from gateway.settings.loader import ConfigError
+from gateway.settings.schema import FakeBackend as FakeSpec
+from gateway.settings.schema import OpenAIBackend, Settings
+from routers.catalog import CatalogEntry, ModelCatalog
+from routers.static import StaticRouter
+
+log = logging.getLogger("gateway")
+
+
+class Container:
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+        env = os.environ if env is None else env
+        self.settings = settings
+        self.created = int(time.time())
+        self.metrics = GatewayMetrics()
+        self.pool = HTTPPool()
+        self.backends = _build_backends(settings, env, self.pool)
+        self.catalog = ModelCatalog(
+            CatalogEntry(
+                id=m.id,
+                backend=m.backend,
+                upstream_model=m.upstream_model or ("*" if m.id.endswith("/*") else m.id),
+                fallbacks=tuple(m.fallbacks),
+                owned_by=m.owned_by,
+            )
+            for m in settings.models
+        )
+        listers: dict[str, ModelLister] = {
+            name: backend
+            for name, backend in self.backends.items()
+            if isinstance(backend, ModelLister) and _discovers(settings, name)
+        }
+        self.discovery = ModelDiscovery(self.catalog, listers)
+        self.router = StaticRouter(self.catalog)
+        self.executor = Executor(self.backends, settings.defaults.retries)
+        self.pipeline = Pipeline(
+            self.router,
+            self.executor,
+            self.backends,
+            stages=(),
+            refresh_models=self.discovery.refresh_if_stale if self.discovery.enabled else None,
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        await self.pool.start()
+        for backend in self.backends.values():
+            await backend.start()
+        if self.discovery.enabled:
+            await self.discovery.refresh()
+        self._started = True
+        log.info(
+            "gateway ready",
+            extra={"backends": sorted(self.backends), "models": len(self.catalog.entries())},
+        )
+
+    def not_ready(self) -> list[str]:
+        if not self._started:
+            return ["starting up"]
+        return [f"backend `{n}` is not ready" for n, b in self.backends.items() if not b.ready()]
+
+    async def aclose(self) -> None:
+        for backend in self.backends.values():
+            await backend.aclose()
+        await self.pool.aclose()
+
+
+def _discovers(settings: Settings, name: str) -> bool:
+    spec = settings.backends.get(name)
+    return isinstance(spec, OpenAIBackend) and spec.discover_models
+
+
+def _build_backends(
+    settings: Settings, env: Mapping[str, str], pool: HTTPPool
+) -> dict[str, Backend]:
+    backends: dict[str, Backend] = {}
+    problems: list[str] = []
+    for name, spec in settings.backends.items():
+        if isinstance(spec, OpenAIBackend):
+            key = None
+            if spec.api_key_env:
+                key = env.get(spec.api_key_env)
+                if not key:
+                    problems.append(
+                        f"$.backends.{name}.api_key_env: environment variable "
+                        f"`{spec.api_key_env}` is not set"
+                    )
+            timeouts = spec.timeouts or settings.defaults.timeouts
+            backends[name] = OpenAICompatBackend(name, spec, timeouts, pool, key)
+        elif isinstance(spec, FakeSpec):
+            backends[name] = FakeBackend(name, spec)
+    if problems:
+        raise ConfigError("the environment", problems)
+    return backends

@@ -1,0 +1,216 @@
+"""The gateway's one error tree, rendered once as an OpenAI error body.
+
+    GatewayError                      500 server_error
+    ├── InvalidRequestError           400 invalid_request_error
+    │   └── UnsupportedMediaTypeError 415
+    ├── AuthenticationError           401 authentication_error
+    ├── PermissionDeniedError         403 permission_error
+    ├── NotFoundError                 404 invalid_request_error / model_not_found
+    ├── MethodNotAllowedError         405
+    ├── RequestTimeoutError           408
+    ├── PayloadTooLargeError          413
+    ├── UnprocessableEntityError      422
+    ├── RateLimitError                429 + retry-after
+    ├── BadGatewayError               502 upstream unreachable, reset, truncated, malformed
+    ├── ServiceUnavailableError       503 + retry-after
+    ├── GatewayTimeoutError           504 upstream stalled before its first byte
+    └── UpstreamStatusError           the upstream's own 4xx/5xx: status, body and retry-after kept
+
+Status, type and code are class data; instances add the message and, where it helps, the
+request parameter at fault. Foreign exceptions are translated into this tree at the boundary
+that meets them (`gateway.backends.upstream_errors` for the HTTP client), never per endpoint.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from gateway.protocol.errors import ErrorBody, ErrorResponse
+
+_encoder = msgspec.json.Encoder()
+
+
+class GatewayError(Exception):
+    status_code: int = 500
+    error_type: str = "server_error"
+    error_code: str | None = None
+    # Refusals a client must not retry carry `x-should-retry: false` (the OpenAI SDKs obey it).
+    should_retry: bool | None = None
+    retry_after: float | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.error_code = code
+        if retry_after is not None:
+            self.retry_after = retry_after
+
+    @property
+    def retryable_upstream(self) -> bool:
+        """Whether another attempt (or the next fallback target) may succeed."""
+        return self.status_code in (408, 429, 502, 503, 504) or self.status_code >= 500
+
+    def body(self) -> bytes:
+        return _encoder.encode(
+            ErrorResponse(
+                error=ErrorBody(
+                    message=self.message,
+                    type=self.error_type,
+                    param=self.param,
+                    code=self.error_code,
+                )
+            )
+        )
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        headers: list[tuple[bytes, bytes]] = []
+        if self.retry_after is not None:
+            headers.append((b"retry-after", str(max(0, round(self.retry_after))).encode()))
+        if self.should_retry is not None:
+            headers.append((b"x-should-retry", b"true" if self.should_retry else b"false"))
+        return headers
+
+
+class InvalidRequestError(GatewayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    should_retry = False
+
+
+class UnsupportedMediaTypeError(InvalidRequestError):
+    status_code = 415
+    error_code = "unsupported_media_type"
+
+
+class AuthenticationError(GatewayError):
+    status_code = 401
+    error_type = "authentication_error"
+    error_code = "invalid_api_key"
+    should_retry = False
+
+
+class PermissionDeniedError(GatewayError):
+    status_code = 403
+    error_type = "permission_error"
+    should_retry = False
+
+
+class NotFoundError(GatewayError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    error_code = "not_found"
+    should_retry = False
+
+
+class ModelNotFoundError(NotFoundError):
+    error_code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model `{model}` does not exist or you do not have access to it.",
+            param="model",
+        )
+
+
+class MethodNotAllowedError(GatewayError):
+    status_code = 405
+    error_type = "invalid_request_error"
+    error_code = "method_not_allowed"
+    should_retry = False
+
+
+class RequestTimeoutError(GatewayError):
+    status_code = 408
+    error_type = "timeout_error"
+    error_code = "request_timeout"
+
+
+class PayloadTooLargeError(GatewayError):
+    status_code = 413
+    error_type = "invalid_request_error"
+    error_code = "request_too_large"
+    should_retry = False
+
+
+class UnprocessableEntityError(GatewayError):
+    status_code = 422
+    error_type = "invalid_request_error"
+    should_retry = False
+
+
+class RateLimitError(GatewayError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    error_code = "rate_limit_exceeded"
+    retry_after = 1.0
+
+
+class BadGatewayError(GatewayError):
+    status_code = 502
+    error_type = "upstream_error"
+    error_code = "bad_gateway"
+
+
+class ServiceUnavailableError(GatewayError):
+    status_code = 503
+    error_type = "server_error"
+    error_code = "service_unavailable"
+    retry_after = 1.0
+
+
+class GatewayTimeoutError(GatewayError):
+    status_code = 504
+    error_type = "timeout_error"
+    error_code = "upstream_timeout"
+
+
+class UpstreamStatusError(GatewayError):
+    """An upstream answered with an error status: the client sees that status and body."""
+
+    def __init__(
+        self,
+        status_code: int,
+        body: bytes,
+        message: str,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.status_code = status_code
+        self.error_type = "invalid_request_error" if status_code < 500 else "upstream_error"
+        self._body = body
+
+    def body(self) -> bytes:
+        return self._body
+
+
+def error_from_status(status_code: int, message: str) -> GatewayError:
+    """The tree's class for an HTTP status raised by the web framework itself (404, 405...)."""
+    cls = _BY_STATUS.get(status_code, GatewayError if status_code >= 500 else InvalidRequestError)
+    return cls(message)
+
+
+_BY_STATUS: dict[int, type[GatewayError]] = {
+    400: InvalidRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    405: MethodNotAllowedError,
+    408: RequestTimeoutError,
+    413: PayloadTooLargeError,
+    415: UnsupportedMediaTypeError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+    502: BadGatewayError,
+    503: ServiceUnavailableError,
+    504: GatewayTimeoutError,
+}

@@ -1,0 +1,58 @@
+"""Prometheus metrics in a registry owned by the container (no global registry state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from gateway.context import RequestContext
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+
+
+class GatewayMetrics:
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "gateway_requests",
+            "Requests answered, by route, model and status.",
+            ("route", "model", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "gateway_request_duration_seconds",
+            "Time from request to the end of the response, by route, model and status.",
+            ("route", "model", "status"),
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.overhead = Histogram(
+            "gateway_overhead_seconds",
+            "The gateway's own time per request: total minus time waiting on backends.",
+            ("route",),
+            buckets=_OVERHEAD_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "gateway_tokens",
+            "Tokens reported by backends, by model and kind (prompt, completion).",
+            ("model", "kind"),
+            registry=self.registry,
+        )
+
+    def observe(self, route: str, status: int, seconds: float, ctx: RequestContext | None) -> None:
+        model = (ctx.model if ctx else "") or ""
+        status_label = str(status)
+        self.requests.labels(route, model, status_label).inc()
+        self.latency.labels(route, model, status_label).observe(seconds)
+        if ctx is not None:
+            self.overhead.labels(route).observe(max(0.0, seconds - ctx.backend_seconds))
+            if ctx.usage is not None:
+                self.tokens.labels(model, "prompt").inc(ctx.usage.prompt_tokens)
+                self.tokens.labels(model, "completion").inc(ctx.usage.completion_tokens)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

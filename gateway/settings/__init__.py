@@ -1,0 +1,27 @@
+"""The policy file: typed schema, loader with env overrides, the embedded default."""
+
+from gateway.settings.loader import ConfigError, load_settings, parse_settings
+from gateway.settings.schema import (
+    BackendSpec,
+    FakeBackend,
+    ModelRoute,
+    OpenAIBackend,
+    Retries,
+    Server,
+    Settings,
+    Timeouts,
+)
+
+__all__ = [
+    "BackendSpec",
+    "ConfigError",
+    "FakeBackend",
+    "ModelRoute",
+    "OpenAIBackend",
+    "Retries",
+    "Server",
+    "Settings",
+    "Timeouts",
+    "load_settings",
+    "parse_settings",
+]

@@ -1,0 +1,301 @@
+"""Load the policy file: YAML -> environment overrides -> strict decode -> cross-checks.
+
+Every problem is collected (not just the first) and reported with its key path, and for an
+unknown key with the keys allowed there, so `gateway check` can print them all at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import yaml
+
+from gateway.settings.schema import Settings
+
+ENV_PREFIX = "GATEWAY__"
+_MAX_PASSES = 50
+_ERROR_RE = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
+_UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
+_MISSING_RE = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
+_SEGMENT_RE = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+
+
+class ConfigError(Exception):
+    """The policy file is invalid; `problems` lists every error found, each with its path."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        listed = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration in {source}:\n{listed}")
+
+
+def load_settings(path: str | Path | None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate a policy file (or the embedded default when `path` is None)."""
+    env = os.environ if env is None else env
+    if path is None:
+        from gateway.settings.defaults import default_document
+
+        return parse_settings(default_document(env), "<embedded default>", env)
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read the file: {exc.strerror or exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(source, [f"the file is not UTF-8 text: {exc}"]) from exc
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    if document is None:
+        document = {}
+    return parse_settings(document, source, env)
+
+
+def parse_settings(document: Any, source: str, env: Mapping[str, str]) -> Settings:
+    if not isinstance(document, dict):
+        raise ConfigError(source, ["$: the top level must be a mapping of keys to values"])
+    document = apply_env_overrides(document, env)
+    problems: list[str] = []
+    settings = _decode_collecting(document, problems)
+    if settings is not None and not problems:
+        problems.extend(cross_check(settings))
+    if problems or settings is None:
+        raise ConfigError(source, problems or ["$: invalid configuration"])
+    return settings
+
+
+def apply_env_overrides(document: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """`GATEWAY__SERVER__PORT=9000` sets `server.port`; values are parsed as YAML scalars."""
+    result: dict[str, Any] = _deep_copy(document)
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        node = result
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = {}
+                node[key] = child
+            node = child
+        node[keys[-1]] = yaml.safe_load(env[name])
+    return result
+
+
+def cross_check(settings: Settings) -> list[str]:
+    """Checks that span sections: references between backends and models."""
+    problems: list[str] = []
+    model_ids = [m.id for m in settings.models]
+    seen: set[str] = set()
+    for i, route in enumerate(settings.models):
+        where = f"$.models[{i}]"
+        if route.id in seen:
+            problems.append(f"{where}.id: duplicate model id `{route.id}`")
+        seen.add(route.id)
+        if route.backend not in settings.backends:
+            known = ", ".join(sorted(settings.backends)) or "none are defined"
+            problems.append(
+                f"{where}.backend: unknown backend `{route.backend}` (defined: {known})"
+            )
+        if route.id.endswith("/*") is False and "*" in route.id:
+            problems.append(f"{where}.id: `*` is only allowed as a trailing `/*`")
+        for j, fallback in enumerate(route.fallbacks):
+            if fallback not in model_ids:
+                problems.append(
+                    f"{where}.fallbacks[{j}]: unknown model `{fallback}` "
+                    f"(it must be the id of another entry in `models`)"
+                )
+    return problems
+
+
+# --- strict decoding that reports every error ---------------------------------------------
+
+
+def _decode_collecting(document: dict[str, Any], problems: list[str]) -> Settings | None:
+    """Decode every entry of the top-level collections on its own (so that paths name the
+    entry and one bad entry does not hide the next), then the rest of the document."""
+    data = _deep_copy(document)
+    info = msgspec.inspect.type_info(Settings)
+    assert isinstance(info, msgspec.inspect.StructType)
+    for field_info in info.fields:
+        name = field_info.encode_name
+        entries = data.get(name)
+        entry_type = _collection_entry_type(field_info.type)
+        if entry_type is None or not isinstance(entries, dict | list):
+            continue
+        keyed: list[tuple[str | int, Any]] = (
+            list(entries.items()) if isinstance(entries, dict) else list(enumerate(entries))
+        )
+        bad: list[Any] = []
+        for key, entry in keyed:
+            ok = _collect(entry, entry_type, (name, key), problems)
+            if ok is None:
+                bad.append(key)
+        if isinstance(entries, dict):
+            for key in bad:
+                del entries[key]
+        else:
+            data[name] = [e for i, e in enumerate(entries) if i not in bad]
+    result = _collect(data, Settings, (), problems)
+    return result if isinstance(result, Settings) else None
+
+
+def _collect(data: Any, typ: Any, base: tuple[str | int, ...], problems: list[str]) -> Any | None:
+    """Convert `data` to `typ`; on each error record it, drop the offending node, retry."""
+    data = _deep_copy(data)
+    removed: set[tuple[str | int, ...]] = set()
+    for _ in range(_MAX_PASSES):
+        try:
+            return msgspec.convert(data, typ)
+        except msgspec.ValidationError as exc:
+            match = _ERROR_RE.match(str(exc))
+            message = match["msg"] if match else str(exc)
+            raw_path = (match["path"] if match else None) or "$"
+            path = _parse_path(raw_path)
+            if path is None:
+                problems.append(f"{_show(base)}{raw_path[1:]}: {message}")
+                return None
+            unknown = _UNKNOWN_RE.match(message)
+            missing = _MISSING_RE.match(message)
+            where = _show((*base, *path))
+            if unknown:
+                allowed = ", ".join(_allowed_keys(typ, data, path)) or "none"
+                problems.append(
+                    f"{where}: unknown key `{unknown['key']}` (allowed keys: {allowed})"
+                )
+                target: tuple[str | int, ...] = (*path, unknown["key"])
+            elif missing:
+                if (*path, missing["key"]) not in removed:  # else already reported
+                    problems.append(f"{where}: missing required key `{missing['key']}`")
+                # The object cannot be completed: drop it so that the rest can be checked.
+                target = path
+            else:
+                problems.append(f"{where}: {_explain(message)}")
+                target = path
+            if not target or not _delete(data, target):
+                return None
+            removed.add(target)
+    return None
+
+
+def _collection_entry_type(info: Any) -> Any:
+    if isinstance(info, msgspec.inspect.DictType):
+        return _python_type(info.value_type)
+    if isinstance(info, msgspec.inspect.ListType):
+        return _python_type(info.item_type)
+    return None
+
+
+def _parse_path(raw_path: str) -> tuple[str | int, ...] | None:
+    if not raw_path.startswith("$"):
+        return None
+    path: list[str | int] = []
+    rest = raw_path[1:]
+    while rest:
+        m = _SEGMENT_RE.match(rest)
+        if m is None:
+            return None
+        path.append(m[1] if m[1] is not None else int(m[2]))
+        rest = rest[m.end() :]
+    return tuple(path)
+
+
+def _explain(message: str) -> str:
+    if message.startswith("Invalid value"):
+        return f"{message} (see `gateway schema` for the allowed values)"
+    return message
+
+
+def _show(path: tuple[str | int, ...]) -> str:
+    out = "$"
+    for seg in path:
+        out += f"[{seg}]" if isinstance(seg, int) else f".{seg}"
+    return out
+
+
+def _python_type(info: Any) -> Any:
+    if isinstance(info, msgspec.inspect.StructType):
+        return info.cls
+    if isinstance(info, msgspec.inspect.UnionType):
+        from typing import Union
+
+        return Union[tuple(_python_type(t) for t in info.types)]  # noqa: UP007
+    return Any
+
+
+def _allowed_keys(typ: Any, data: Any, path: tuple[str | int, ...]) -> list[str]:
+    info: Any = msgspec.inspect.type_info(typ)
+    node = data
+    for seg in path:
+        info = _narrow(info, node)
+        node = _child(node, seg)
+        if isinstance(info, msgspec.inspect.StructType) and isinstance(seg, str):
+            info = {f.encode_name: f.type for f in info.fields}.get(seg)
+        elif isinstance(info, msgspec.inspect.DictType):
+            info = info.value_type
+        elif isinstance(info, msgspec.inspect.ListType):
+            info = info.item_type
+        else:
+            return []
+    info = _narrow(info, node)
+    if isinstance(info, msgspec.inspect.StructType):
+        keys = [f.encode_name for f in info.fields]
+        if info.tag_field:
+            keys.insert(0, info.tag_field)
+        return keys
+    return []
+
+
+def _child(node: Any, seg: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(seg)
+    if isinstance(node, list) and isinstance(seg, int) and seg < len(node):
+        return node[seg]
+    return None
+
+
+def _narrow(info: Any, node: Any) -> Any:
+    """Pick the union member that `node` is meant to be (by tag for tagged structs)."""
+    if not isinstance(info, msgspec.inspect.UnionType):
+        return info
+    structs: list[Any] = [t for t in info.types if isinstance(t, msgspec.inspect.StructType)]
+    if isinstance(node, dict):
+        for t in structs:
+            if t.tag_field and node.get(t.tag_field) == t.tag:
+                return t
+        if len(structs) == 1:
+            return structs[0]
+    for t in info.types:
+        if isinstance(t, msgspec.inspect.DictType | msgspec.inspect.ListType):
+            return t
+    return info
+
+
+def _delete(data: Any, path: tuple[str | int, ...]) -> bool:
+    node = data
+    for seg in path[:-1]:
+        try:
+            node = node[seg]
+        except (KeyError, IndexError, TypeError):
+            return False
+    last = path[-1]
+    try:
+        del node[last]
+    except (KeyError, IndexError, TypeError):
+        return False
+    return True
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value

@@ -1,0 +1,98 @@
+"""The policy file's types: one frozen tree, decoded strictly (unknown keys are errors).
+
+Secrets never appear in the file: a backend names the environment variable that holds its key.
+`gateway schema` prints the JSON Schema generated from these same types.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct, field
+
+PositiveSeconds = Annotated[float, Meta(gt=0, le=86_400)]
+Port = Annotated[int, Meta(ge=0, le=65_535)]
+EnvVarName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Name = Annotated[str, Meta(min_length=1, max_length=128)]
+
+
+class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every policy-file type."""
+
+
+class Timeouts(Config, frozen=True):
+    """Every upstream call is bounded: nothing waits forever."""
+
+    connect: PositiveSeconds = 5.0
+    # Until the upstream's first byte (a stall here is a 504, before the commit point).
+    first_byte: PositiveSeconds = 120.0
+    # Between two chunks once streaming (a stall here ends the stream with an error event).
+    idle: PositiveSeconds = 60.0
+
+
+class OpenAIBackend(Config, frozen=True, tag_field="type", tag="openai"):
+    """Any OpenAI-compatible server: OpenAI, vLLM, llama-server, Ollama, LM Studio, ..."""
+
+    base_url: Annotated[str, Meta(pattern=r"^https?://")]
+    api_key_env: EnvVarName | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeouts: Timeouts | None = None
+    # Ask the upstream for stream usage (for metering) even when the client did not; the
+    # gateway strips it again so the client sees exactly what it asked for.
+    request_stream_usage: bool = True
+    # Serve every model the upstream lists under its own name.
+    discover_models: bool = False
+    max_connections: Annotated[int, Meta(ge=1)] = 1024
+
+
+class FakeBackend(Config, frozen=True, tag_field="type", tag="fake"):
+    """Scripted by model name (`echo`, `slow-50`, `error-429`, ...); for tests and demos."""
+
+    tokens_per_second: Annotated[float, Meta(gt=0)] | None = None
+
+
+BackendSpec = OpenAIBackend | FakeBackend
+
+
+class ModelRoute(Config, frozen=True):
+    """A client-visible model id and where it goes.
+
+    An id ending in `/*` routes every model with that prefix; its `upstream_model` may use
+    `*` for the rest of the name (`openai/*` -> `*` sends `openai/gpt-4o` as `gpt-4o`).
+    """
+
+    id: Name
+    backend: Name
+    upstream_model: Name | None = None
+    fallbacks: list[Name] = field(default_factory=list)
+    owned_by: str = "gateway"
+
+
+class Retries(Config, frozen=True):
+    # Attempts on the same target before moving to the next fallback (1 = no retry).
+    attempts: Annotated[int, Meta(ge=1, le=10)] = 1
+    backoff_seconds: Annotated[float, Meta(ge=0, le=60)] = 0.05
+
+
+class Defaults(Config, frozen=True):
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retries: Retries = field(default_factory=Retries)
+
+
+class Server(Config, frozen=True):
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    workers: Annotated[int, Meta(ge=1, le=64)] = 1
+    max_body_bytes: Annotated[int, Meta(ge=1024)] = 16 * 1024 * 1024
+    # `: keep-alive` comment lines while a committed stream is idle (0 turns them off).
+    sse_keepalive_seconds: Annotated[float, Meta(ge=0)] = 15.0
+    access_log: bool = True
+    overhead_header: bool = True
+
+
+class Settings(Config, frozen=True):
+    version: Literal[1] = 1
+    server: Server = field(default_factory=Server)
+    defaults: Defaults = field(default_factory=Defaults)
+    backends: dict[Name, BackendSpec] = field(default_factory=dict)
+    models: list[ModelRoute] = field(default_factory=list)

@@ -1,0 +1,105 @@
+"""One structured JSON line per request, and the request metrics. Never logs bodies or
+headers, so no key or prompt can leak into the log."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+import msgspec
+
+from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
+
+Observer = Callable[[str, int, float, RequestContext | None], None]
+# nginx's convention for "the client closed the connection before the response".
+CLIENT_CLOSED = 499
+
+
+class AccessLogMiddleware:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        observe: Observer | None = None,
+        enabled: bool = True,
+        stream: BinaryIO | None = None,
+    ) -> None:
+        self.app = app
+        self.observe = observe
+        self.enabled = enabled
+        self.stream = stream or sys.stderr.buffer
+        self._encoder = msgspec.json.Encoder()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = [0]
+
+        async def send_capturing(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_capturing)
+        finally:
+            self._record(scope, status[0], time.perf_counter() - started)
+
+    def _record(self, scope: Any, status: int, seconds: float) -> None:
+        ctx = scope.get(CONTEXT_SCOPE_KEY)
+        ctx = ctx if isinstance(ctx, RequestContext) else None
+        if ctx is not None and ctx.client_disconnected:
+            status = CLIENT_CLOSED
+        route = scope.get("route_template") or _route_of(scope["path"])
+        if self.observe is not None:
+            self.observe(route, status or 500, seconds, ctx)
+        if not self.enabled:
+            return
+        entry: dict[str, Any] = {
+            "ts": round(time.time(), 3),
+            "event": "request",
+            "method": scope["method"],
+            "path": scope["path"],
+            "status": status or 500,
+            "ms": round(seconds * 1000, 3),
+        }
+        if ctx is not None:
+            entry["request_id"] = ctx.request_id
+            entry["overhead_ms"] = round(max(0.0, seconds - ctx.backend_seconds) * 1000, 3)
+            if ctx.model:
+                entry["model"] = ctx.model
+            if ctx.target:
+                entry["backend"] = ctx.target
+            if ctx.attempts > 1:
+                entry["attempts"] = ctx.attempts
+            if ctx.usage is not None:
+                entry["prompt_tokens"] = ctx.usage.prompt_tokens
+                entry["completion_tokens"] = ctx.usage.completion_tokens
+        try:
+            self.stream.write(self._encoder.encode(entry) + b"\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed log stream must never fail a request
+
+
+_KNOWN_ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/models",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
+
+
+def _route_of(path: str) -> str:
+    """A bounded label for metrics: known routes by name, everything else as `other`."""
+    if path in _KNOWN_ROUTES:
+        return path
+    if path.startswith("/v1/models/"):
+        return "/v1/models/{id}"
+    return "other"

@@ -1,0 +1,48 @@
+"""Request id (inbound `X-Request-Id` kept, else generated; always returned as
+`x-request-id`), the per-request context, and the gateway-overhead response header."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
+
+_VALID_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: Any, *, overhead_header: bool = True) -> None:
+        self.app = app
+        self.overhead_header = overhead_header
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                # Echo a caller's id only if it is safe to put in logs and headers.
+                if _VALID_ID.match(value):
+                    request_id = value.decode("ascii")
+                break
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+        ctx = RequestContext(request_id=request_id, endpoint=scope["path"])
+        scope[CONTEXT_SCOPE_KEY] = ctx
+        id_header = (b"x-request-id", request_id.encode("ascii"))
+        overhead_header = self.overhead_header
+
+        async def send_with_id(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                headers.append(id_header)
+                if overhead_header:
+                    overhead_ms = ctx.overhead_seconds() * 1000
+                    headers.append((b"x-gateway-overhead-ms", f"{overhead_ms:.3f}".encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
