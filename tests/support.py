@@ -1,0 +1,88 @@
+"""Helpers for tests that run real processes: free ports, subprocesses, readiness."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+GATEWAY = [sys.executable, "-m", "gateway"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Process:
+    """A subprocess whose output goes to a file, stopped (and reaped) on exit."""
+
+    def __init__(self, args: Sequence[str], log: Path, env: dict[str, str] | None = None):
+        self.log = log
+        self._file = log.open("wb")
+        self.proc = subprocess.Popen(
+            list(args),
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=ROOT,
+            start_new_session=True,
+        )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_http(self, url: str, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"process exited ({self.proc.returncode}):\n{self.output()}")
+            try:
+                if httpx.get(url, timeout=1.0).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"{url} not up after {timeout}s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._file.close()
+
+
+def start_loopback(tmp: Path, require_key: str | None = None) -> tuple[Process, str]:
+    port = free_port()
+    args = [sys.executable, "-m", "gateway.testing.loopback_upstream", "--port", str(port)]
+    if require_key:
+        args += ["--require-key", require_key]
+    proc = Process(args, tmp / f"loopback-{port}.log")
+    base = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{base}/v1/models")
+    return proc, f"{base}/v1"
+
+
+def start_gateway(
+    tmp: Path, args: Sequence[str], env: dict[str, str] | None = None
+) -> tuple[Process, str]:
+    port = free_port()
+    proc = Process(
+        [*GATEWAY, "serve", "--port", str(port), *args], tmp / f"gateway-{port}.log", env
+    )
+    base = f"http://127.0.0.1:{port}"
+    proc.wait_http(f"{base}/readyz")
+    return proc, base
