@@ -41,6 +41,13 @@ def decode_request(endpoint: Endpoint, body: bytes) -> ParsedRequest:
             "The request body is empty: send a JSON object with `model` and "
             + ("`messages`." if endpoint == "chat/completions" else "`prompt`.")
         )
+    if not body.isascii():
+        try:
+            body.decode("utf-8")  # unknown fields pass through raw: check them too
+        except UnicodeDecodeError as exc:
+            raise InvalidRequestError(
+                f"The request body is not valid UTF-8 (byte {exc.start}).", code="invalid_json"
+            ) from None
     try:
         fields = decode_fields(body)
         request = _DECODERS[endpoint].decode(body)
@@ -58,12 +65,10 @@ def decode_request(endpoint: Endpoint, body: bytes) -> ParsedRequest:
 
 def _describe(error: str) -> tuple[str, str | None]:
     match = _PATH_RE.match(error)
-    if match is None:
-        if error.startswith("Expected `object`"):
-            return f"The request body must be a JSON object: {error}", None
-        return f"Invalid request: {error}", None
-    path = match["path"] or None
-    detail = match["msg"]
+    path = (match["path"] or None) if match else None
+    detail = match["msg"] if match else error
+    if path is None and detail.startswith("Expected `object`"):
+        return f"The request body must be a JSON object: {detail}", None
     if detail.startswith("Object missing required field"):
         field = detail.split("`")[1]
         full = f"{path}.{field}" if path else field
@@ -74,4 +79,8 @@ def _describe(error: str) -> tuple[str, str | None]:
             "supported role (system, developer, user, assistant, tool, function).",
             path,
         )
+    if path is None:
+        # Cross-field checks (`__post_init__`) name their parameter first, in backticks.
+        named = re.match(r"^`([a-z_]+)`", detail)
+        return f"Invalid request: {detail}.", named[1] if named else None
     return f"Invalid value for `{path}`: {detail}.", path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
+from litestar.params import FromPath
 
 from gateway.errors import ModelNotFoundError
 from gateway.protocol.models import Model, ModelList
@@ -24,7 +25,7 @@ def model_handlers(catalog: ModelCatalog, created: int) -> list[HTTPRouteHandler
         return Response(_encoder.encode(listing), media_type="application/json")
 
     @get("/v1/models/{model_id:path}", sync_to_thread=False)
-    def retrieve_model(model_id: str) -> Response[bytes]:
+    def retrieve_model(model_id: FromPath[str]) -> Response[bytes]:
         model_id = model_id.lstrip("/")
         entry = catalog.get(model_id)
         if entry is None:
