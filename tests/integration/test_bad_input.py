@@ -57,8 +57,16 @@ async def test_invalid_parameters_are_400_naming_the_parameter(
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{not json", b'{"model": "echo", "messages": [', b"[1, 2]", b'"text"', b"", b"   ",
-     b'{"model": "\xff\xfe", "messages": []}', b"\xef\xbb\xbf{}"],
+    [
+        b"{not json",
+        b'{"model": "echo", "messages": [',
+        b"[1, 2]",
+        b'"text"',
+        b"",
+        b"   ",
+        b'{"model": "\xff\xfe", "messages": []}',
+        b"\xef\xbb\xbf{}",
+    ],
 )
 async def test_malformed_bodies_are_400(http: httpx.AsyncClient, raw: bytes) -> None:
     assert_error(await http.post(CHAT, content=raw, headers=JSON), 400)
@@ -84,8 +92,9 @@ async def test_chunked_body_over_the_limit_is_413(http: httpx.AsyncClient) -> No
     assert_error(await http.post(CHAT, content=body(), headers=JSON), 413)
 
 
-@pytest.mark.parametrize("ctype", ["text/xml", "application/x-www-form-urlencoded",
-                                   "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "ctype", ["text/xml", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]
+)
 async def test_unsupported_content_type_is_415(http: httpx.AsyncClient, ctype: str) -> None:
     body = json.dumps({"model": "echo", "messages": OK_MESSAGES})
     assert_error(await http.post(CHAT, content=body, headers={"content-type": ctype}), 415)
@@ -114,8 +123,9 @@ async def test_unknown_request_fields_are_tolerated(http: httpx.AsyncClient) -> 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children,
-                                                                       max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
     max_leaves=12,
 )
 chat_like = st.fixed_dictionaries(
@@ -124,8 +134,11 @@ chat_like = st.fixed_dictionaries(
         "model": st.sampled_from(["echo", "fake/x", "missing"]) | json_values,
         "messages": st.lists(
             st.fixed_dictionaries(
-                {}, optional={"role": st.sampled_from(["user", "system", "tool", "x"]),
-                              "content": json_values}
+                {},
+                optional={
+                    "role": st.sampled_from(["user", "system", "tool", "x"]),
+                    "content": json_values,
+                },
             ),
             max_size=3,
         )
@@ -139,8 +152,9 @@ chat_like = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(payload=json_values | chat_like)
 async def test_arbitrary_json_never_gets_a_5xx(http: httpx.AsyncClient, payload: object) -> None:
     for path in (CHAT, "/v1/completions"):
