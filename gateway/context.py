@@ -20,6 +20,9 @@ class RequestContext:
     tenant: str | None = None
     # The model id the client asked for; replies carry it back whatever the upstream said.
     model: str = ""
+    # The catalog entry that served it (`openai/*` for a prefix route): a bounded label for
+    # metrics, unlike `model`, which a client can set to anything.
+    route_id: str = ""
     deadline: float | None = None
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead.
     backend_seconds: float = 0.0

@@ -73,7 +73,12 @@ async def _keepalive(send: Any, interval: float, last_sent: list[float]) -> None
     while True:
         await asyncio.sleep(max(0.0, last_sent[0] + interval - loop.time()))
         if loop.time() - last_sent[0] >= interval:
-            await send({"type": "http.response.body", "body": KEEPALIVE_FRAME, "more_body": True})
+            try:
+                await send(
+                    {"type": "http.response.body", "body": KEEPALIVE_FRAME, "more_body": True}
+                )
+            except Exception:
+                return  # the connection is gone; the stream itself will notice and clean up
             last_sent[0] = loop.time()
 
 

@@ -19,7 +19,7 @@ _DECODERS: dict[Endpoint, msgspec.json.Decoder[Any]] = {
     "completions": msgspec.json.Decoder(CompletionRequest),
 }
 _PATH_RE = re.compile(r"^(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
-_JSON_TYPES = (b"application/json", b"application/x-ndjson", b"text/json")
+_JSON_TYPES = (b"application/json", b"text/json")
 
 
 def check_content_type(headers: list[tuple[bytes, bytes]]) -> None:

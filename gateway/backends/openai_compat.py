@@ -78,8 +78,12 @@ class OpenAICompatBackend:
                             raise await status_error(self.name, response)
                         deadline.reschedule(_after(self._timeouts.idle))
                         data = await response.read()
-                    finally:
-                        response.release()
+                    except BaseException:
+                        # A half-read reply must not go back to the pool; closing the
+                        # connection is also what stops the upstream's work on a disconnect.
+                        response.close()
+                        raise
+                    response.release()
         finally:
             call.ctx.backend_seconds += time.perf_counter() - started
         try:

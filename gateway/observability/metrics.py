@@ -44,7 +44,7 @@ class GatewayMetrics:
         )
 
     def observe(self, route: str, status: int, seconds: float, ctx: RequestContext | None) -> None:
-        model = (ctx.model if ctx else "") or ""
+        model = ctx.route_id if ctx else ""
         status_label = str(status)
         self.requests.labels(route, model, status_label).inc()
         self.latency.labels(route, model, status_label).observe(seconds)

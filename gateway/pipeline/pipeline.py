@@ -89,6 +89,7 @@ class Pipeline:
             if isinstance(verdict, Transform):
                 parsed = _transformed(parsed, verdict.request)
         decision = await self._route(parsed.request.model, ctx)
+        ctx.route_id = decision.targets[0].model_id if decision.targets else ""
         return parsed, decision
 
     async def _route(self, model: str, ctx: RequestContext) -> RouteDecision:
