@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 
 from gateway.api.completions import completion_handlers
 from gateway.api.errors import render_error
@@ -37,6 +38,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Any:
         openapi_config=None,
         logging_config=None,
         request_max_body_size=server.max_body_bytes,
+        cors_config=_cors(server.cors_allow_origins),
     )
     app.state.container = container
     wrapped: Any = BodyLimitMiddleware(app, max_bytes=server.max_body_bytes)
@@ -44,6 +46,17 @@ def create_app(settings: Settings, container: Container | None = None) -> Any:
         wrapped, observe=container.metrics.observe, enabled=server.access_log
     )
     return RequestIdMiddleware(wrapped, overhead_header=server.overhead_header)
+
+
+def _cors(origins: list[str]) -> CORSConfig | None:
+    if not origins:
+        return None
+    return CORSConfig(
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["*"],
+        expose_headers=["x-request-id", "x-gateway-overhead-ms", "retry-after"],
+    )
 
 
 def create_app_from_env() -> Any:

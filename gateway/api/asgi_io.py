@@ -24,13 +24,17 @@ SSE_HEADERS: Headers = [
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 
 
+class ClientGone(Exception):
+    """The client disconnected before its request was complete: nobody to answer."""
+
+
 async def read_body(receive: Any, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError("client disconnected while sending the body")
+            raise ClientGone
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)

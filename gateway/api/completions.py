@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar.handlers import ASGIRouteHandler, asgi
 
-from gateway.api.asgi_io import DisconnectWatch, read_body, send_bytes, send_sse
+from gateway.api.asgi_io import ClientGone, DisconnectWatch, read_body, send_bytes, send_sse
 from gateway.api.decoding import check_content_type, decode_request
 from gateway.backends.base import Endpoint
 from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
@@ -34,9 +34,13 @@ def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHan
         if scope["method"] != "POST":
             raise MethodNotAllowedError(f"Use POST for /v1/{endpoint}.")
         check_content_type(scope["headers"])
-        body = await read_body(receive, server.max_body_bytes)
-        parsed = decode_request(endpoint, body)
         ctx = context_of(scope, endpoint)
+        try:
+            body = await read_body(receive, server.max_body_bytes)
+        except ClientGone:
+            ctx.client_disconnected = True
+            return
+        parsed = decode_request(endpoint, body)
         async with DisconnectWatch(receive) as watch:
             if parsed.is_stream:
                 frames = await pipeline.stream(parsed, ctx)

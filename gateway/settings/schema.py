@@ -88,6 +88,8 @@ class Server(Config, frozen=True):
     sse_keepalive_seconds: Annotated[float, Meta(ge=0)] = 15.0
     access_log: bool = True
     overhead_header: bool = True
+    # Browser origins allowed to call the API (CORS), e.g. a chat frontend; `*` for any.
+    cors_allow_origins: list[str] = field(default_factory=list)
 
 
 class Settings(Config, frozen=True):

@@ -162,3 +162,12 @@ async def test_arbitrary_json_never_gets_a_5xx(http: httpx.AsyncClient, payload:
         assert response.status_code < 500, response.text
         if response.status_code >= 400:
             assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+async def test_health_ready_and_metrics(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    assert (await http.get("/readyz")).json() == {"status": "ready"}
+    await http.post(CHAT, json={"model": "fake/words-3", "messages": OK_MESSAGES})
+    metrics = (await http.get("/metrics")).text
+    # Prefix routes are labelled by their pattern: clients cannot inflate label sets.
+    assert 'model="fake/*"' in metrics and "words-3" not in metrics
