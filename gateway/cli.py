@@ -125,6 +125,9 @@ def _serve(args: argparse.Namespace) -> int:
         "log_config": None,
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,
+        # Client addresses are not used (nor logged): skip X-Forwarded-* rewriting.
+        "proxy_headers": False,
+        "server_header": False,
     }
     if server.workers > 1:
         os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()

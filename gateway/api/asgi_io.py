@@ -90,21 +90,30 @@ class DisconnectWatch:
     """Cancels the handler's task when the client goes away, so upstream work stops with it.
 
     Enter only after the body has been read: from then on `receive` reports nothing but the
-    disconnect. Leaving the block stops the watch before the task can be cancelled spuriously.
+    disconnect. The watching task starts only after `start_after` seconds (a timer costs far
+    less than a task, and most replies are done by then), so a client that leaves is noticed
+    within `start_after` plus one loop turn. Leaving the block stops the watch before the
+    task can be cancelled spuriously.
     """
 
-    __slots__ = ("_receive", "_task", "_watcher", "disconnected")
+    __slots__ = ("_receive", "_start_after", "_task", "_timer", "_watcher", "disconnected")
 
-    def __init__(self, receive: Any) -> None:
+    def __init__(self, receive: Any, start_after: float = 0.1) -> None:
         self._receive = receive
+        self._start_after = start_after
         self._task: asyncio.Task[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None
         self.disconnected = False
 
     async def __aenter__(self) -> DisconnectWatch:
         self._task = asyncio.current_task()
-        self._watcher = asyncio.create_task(self._watch())
+        self._timer = asyncio.get_running_loop().call_later(self._start_after, self._start)
         return self
+
+    def _start(self) -> None:
+        self._timer = None
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
     async def _watch(self) -> None:
         while True:
@@ -121,6 +130,8 @@ class DisconnectWatch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        if self._timer is not None:
+            self._timer.cancel()
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):

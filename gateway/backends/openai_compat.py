@@ -48,7 +48,7 @@ class OpenAICompatBackend:
         self._timeouts = timeouts
         self._pool = pool
         self._base_url = spec.base_url.rstrip("/")
-        headers = {"content-type": "application/json", **spec.headers}
+        headers = dict(spec.headers)
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self._headers = headers
@@ -155,13 +155,15 @@ class OpenAICompatBackend:
         headers = self._headers
         if call.extra_headers:
             headers = {**headers, **call.extra_headers}
+        # A ready-made payload skips aiohttp's per-request payload-type lookup.
+        payload = aiohttp.BytesPayload(body, content_type="application/json")
         return await self._pool.session.post(
-            url, data=body, headers=headers, timeout=self._connect_timeout
+            url, data=payload, headers=headers, timeout=self._connect_timeout
         )
 
     async def list_models(self) -> list[str]:
         """Model ids the upstream lists (off the hot path, so httpx)."""
-        headers = {k: v for k, v in self._headers.items() if k != "content-type"}
+        headers = dict(self._headers)
         timeout = httpx.Timeout(self._timeouts.first_byte, connect=self._timeouts.connect)
         try:
             async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:

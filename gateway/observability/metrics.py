@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -42,14 +44,26 @@ class GatewayMetrics:
             ("model", "kind"),
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def observe(self, route: str, status: int, seconds: float, ctx: RequestContext | None) -> None:
         model = ctx.route_id if ctx else ""
-        status_label = str(status)
-        self.requests.labels(route, model, status_label).inc()
-        self.latency.labels(route, model, status_label).observe(seconds)
+        key = (route, model, status)
+        children = self._children.get(key)
+        if children is None:
+            # `labels()` takes a lock and builds tuples: resolve each label set once.
+            labels = (route, model, str(status))
+            children = (
+                self.requests.labels(*labels),
+                self.latency.labels(*labels),
+                self.overhead.labels(route),
+            )
+            self._children[key] = children
+        requests, latency, overhead = children
+        requests.inc()
+        latency.observe(seconds)
         if ctx is not None:
-            self.overhead.labels(route).observe(max(0.0, seconds - ctx.backend_seconds))
+            overhead.observe(max(0.0, seconds - ctx.backend_seconds))
             if ctx.usage is not None:
                 self.tokens.labels(model, "prompt").inc(ctx.usage.prompt_tokens)
                 self.tokens.labels(model, "completion").inc(ctx.usage.completion_tokens)
