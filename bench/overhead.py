@@ -1,0 +1,352 @@
+"""The gateway's added overhead against a fast fake upstream, with two bare pass-through
+proxies (httpx and aiohttp clients under uvicorn) as floors.
+
+    .venv/bin/python bench/overhead.py                      # full run, ~4 minutes
+    .venv/bin/python bench/overhead.py --duration-scale 0.2 # smoke run
+
+Targets, measured interleaved round by round so machine noise hits all alike:
+`direct` (the upstream itself), `gateway`, `floor-httpx`, `floor-aiohttp`. Prints a table,
+PASS/MISS per goal, and writes JSON to bench/results/overhead-<timestamp>.json.
+See bench/README.md for how to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from _load import (
+    Samples,
+    closed_loop,
+    make_session,
+    open_loop,
+    percentile,
+    stream_ttfb,
+    warm_up,
+)
+from _procs import Child, free_port, group_cpu_seconds, group_rss_mb, self_cpu_seconds
+from _profile import print_summary, record, summarise
+from _report import GOALS, evaluate, print_report, summarise_latency
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+
+TARGETS = ("direct", "gateway", "floor-httpx", "floor-aiohttp")
+PROXIES = ("gateway", "floor-httpx", "floor-aiohttp")
+POLICY = """server: {{access_log: false}}
+backends:
+  up: {{type: openai, base_url: "http://127.0.0.1:{port}/v1"}}
+models:
+  - {{id: bench, backend: up}}
+"""
+
+
+@dataclass
+class Target:
+    name: str
+    base: str
+    child: Child  # the process serving it (for `direct`, the upstream itself)
+
+    @property
+    def url(self) -> str:
+        return self.base + "/v1/chat/completions"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--duration-scale", type=float, default=1.0, help="multiply every duration")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per phase")
+    p.add_argument("--rates", default="100,300", help="open-loop rates, req/s")
+    p.add_argument("--concurrency", type=int, default=64, help="closed-loop workers")
+    p.add_argument("--latency-seconds", type=float, default=4.0, help="per target, round, rate")
+    p.add_argument("--throughput-seconds", type=float, default=4.0, help="per target and round")
+    p.add_argument("--ttfb-seconds", type=float, default=3.0, help="per target and round")
+    p.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="py-spy the gateway under max load (auto: only if a goal is missed)",
+    )
+    p.add_argument("--profile-seconds", type=int, default=8)
+    p.add_argument("--out-dir", type=Path, default=BENCH / "results")
+    args = p.parse_args(argv)
+    args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    if args.rounds < 1 or args.concurrency < 1 or not args.rates:
+        p.error("--rounds, --concurrency and --rates must be positive")
+    return args
+
+
+def rotated(items: tuple[str, ...], by: int) -> list[str]:
+    by %= len(items)
+    return list(items[by:] + items[:by])
+
+
+def start_children(tmp: Path) -> dict[str, Target]:
+    py = sys.executable
+    ports = {name: free_port() for name in TARGETS}
+    upstream_base = f"http://127.0.0.1:{ports['direct']}"
+    policy = tmp / "policy.yaml"
+    policy.write_text(POLICY.format(port=ports["direct"]))
+    gateway_exe = str(Path(py).parent / "gateway")
+    argvs = {
+        "direct": [py, str(BENCH / "fast_upstream.py"), "--port", str(ports["direct"])],
+        "gateway": [gateway_exe, "serve", "--config", str(policy), "--port", str(ports["gateway"])],
+        **{
+            name: [
+                *(py, str(BENCH / f"{name.replace('-', '_')}.py")),
+                *("--port", str(ports[name]), "--upstream", upstream_base),
+            ]
+            for name in ("floor-httpx", "floor-aiohttp")
+        },
+    }
+    targets: dict[str, Target] = {}
+    for name in TARGETS:
+        child = Child(name, argvs[name], tmp / f"{name}.log")
+        targets[name] = Target(name, f"http://127.0.0.1:{ports[name]}", child)
+    # The upstream first: the gateway's readiness may depend on it.
+    for name in TARGETS:
+        target = targets[name]
+        target.child.start(ROOT)
+        probe = "/readyz" if name == "gateway" else "/v1/models"
+        target.child.wait_ready(target.base + probe)
+    return targets
+
+
+async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> dict[str, Any]:
+    scale = args.duration_scale
+    upstream = targets["direct"].child
+    sessions = {name: make_session(max(args.concurrency, 256)) for name in TARGETS}
+    results: dict[str, Any] = {"latency": {}, "throughput": {}, "ttfb": {}, "warnings": []}
+    try:
+        for name in TARGETS:
+            warm = await warm_up(sessions[name], targets[name].base)
+            if warm.errors:
+                raise RuntimeError(f"{name}: warm-up errors {warm.error_examples}")
+        log("warm-up done")
+
+        # 1. Added latency at fixed rates, open loop, interleaved.
+        for rate in args.rates:
+            merged = {name: Samples() for name in TARGETS}
+            gen_util: dict[str, float] = dict.fromkeys(TARGETS, 0.0)
+            p99_rounds: dict[str, list[float]] = {name: [] for name in TARGETS}
+            for rnd in range(args.rounds):
+                for name in rotated(TARGETS, rnd):
+                    cpu0, t0 = self_cpu_seconds(), time.perf_counter()
+                    s = await open_loop(
+                        sessions[name], targets[name].url, rate, args.latency_seconds * scale
+                    )
+                    util = (self_cpu_seconds() - cpu0) / (time.perf_counter() - t0)
+                    gen_util[name] = max(gen_util[name], util)
+                    merged[name].extend(s)
+                    p99_rounds[name].append(round(1000 * percentile(s.latencies, 99), 2))
+                    await asyncio.sleep(0.3)
+                log(f"latency @ {rate:g} req/s: round {rnd + 1}/{args.rounds} done")
+            results["latency"][f"{rate:g}"] = summarise_latency(merged, rate, gen_util, p99_rounds)
+
+        # 2. Max throughput, closed loop, interleaved; CPU per request of every process.
+        tput = {name: Samples() for name in TARGETS}
+        cpu: dict[str, dict[str, Any]] = {
+            name: {"proxy": 0.0, "upstream": 0.0, "gen": 0.0, "wall": 0.0} for name in TARGETS
+        }
+        for rnd in range(args.rounds):
+            for name in rotated(TARGETS, rnd):
+                child = targets[name].child
+                p0, u0, g0 = (
+                    group_cpu_seconds(child.pid),
+                    group_cpu_seconds(upstream.pid),
+                    self_cpu_seconds(),
+                )
+                s = await closed_loop(
+                    sessions[name],
+                    targets[name].url,
+                    args.concurrency,
+                    args.throughput_seconds * scale,
+                )
+                cpu[name]["proxy"] += group_cpu_seconds(child.pid) - p0
+                cpu[name]["upstream"] += group_cpu_seconds(upstream.pid) - u0
+                cpu[name]["gen"] += self_cpu_seconds() - g0
+                cpu[name]["wall"] += s.wall
+                tput[name].extend(s)
+                cpu[name].setdefault("rounds", []).append(round(s.completed / s.wall))
+                await asyncio.sleep(0.3)
+            log(f"throughput c={args.concurrency}: round {rnd + 1}/{args.rounds} done")
+        results["throughput"] = summarise_throughput(tput, cpu)
+
+        # 3. Streaming time to first byte, sequential, interleaved.
+        ttfb = {name: Samples() for name in TARGETS}
+        for rnd in range(args.rounds):
+            for name in rotated(TARGETS, rnd):
+                s = await stream_ttfb(sessions[name], targets[name].url, args.ttfb_seconds * scale)
+                ttfb[name].extend(s)
+            log(f"streaming TTFB: round {rnd + 1}/{args.rounds} done")
+        results["ttfb"] = summarise_ttfb(ttfb)
+
+        results["rss_mb"] = {
+            name: round(group_rss_mb(t.child.pid), 1) for name, t in targets.items()
+        }
+        results["goals"] = evaluate(results, args.rates)
+
+        missed = any(not g["pass"] for g in results["goals"])
+        if args.profile == "always" or (args.profile == "auto" and missed):
+            results["profile"] = await profile_gateway(args, targets, sessions["gateway"])
+    finally:
+        for session in sessions.values():
+            await session.close()
+    return results
+
+
+def summarise_throughput(
+    tput: dict[str, Samples], cpu: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, s in tput.items():
+        n = max(s.completed, 1)
+        wall = max(cpu[name]["wall"], 1e-9)
+        out[name] = {
+            "requests": s.completed,
+            "errors": s.errors,
+            "error_examples": s.error_examples,
+            "seconds": round(wall, 2),
+            "rps": round(s.completed / wall, 1),
+            "rps_per_round": cpu[name].get("rounds", []),
+            "p50_ms": round(1000 * _pct(s.latencies, 50), 3),
+            "p99_ms": round(1000 * _pct(s.latencies, 99), 3),
+            # For `direct` the "proxy" is the upstream itself.
+            "proxy_cpu_ms_per_req": round(1000 * cpu[name]["proxy"] / n, 4),
+            "upstream_cpu_ms_per_req": round(1000 * cpu[name]["upstream"] / n, 4),
+            "generator_cpu_ms_per_req": round(1000 * cpu[name]["gen"] / n, 4),
+            "proxy_cpu_util": round(cpu[name]["proxy"] / wall, 3),
+            "upstream_cpu_util": round(cpu[name]["upstream"] / wall, 3),
+            "generator_cpu_util": round(cpu[name]["gen"] / wall, 3),
+            "overhead_header_p50_ms": _median_or_none(s.overhead_ms),
+        }
+    return out
+
+
+def summarise_ttfb(ttfb: dict[str, Samples]) -> dict[str, Any]:
+    direct = _pct(ttfb["direct"].latencies, 50)
+    out: dict[str, Any] = {}
+    for name, s in ttfb.items():
+        p50 = _pct(s.latencies, 50)
+        out[name] = {
+            "requests": s.completed,
+            "errors": s.errors,
+            "error_examples": s.error_examples,
+            "p50_ms": round(1000 * p50, 3),
+            "p99_ms": round(1000 * _pct(s.latencies, 99), 3),
+            "added_p50_ms": round(1000 * (p50 - direct), 3),
+            "overhead_header_p50_ms": _median_or_none(s.overhead_ms),
+        }
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    return percentile(values, q)
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    return round(_pct(values, 50), 3) if values else None
+
+
+async def profile_gateway(
+    args: argparse.Namespace, targets: dict[str, Target], session: Any
+) -> dict[str, Any]:
+    gateway = targets["gateway"]
+    seconds = max(2, round(args.profile_seconds * args.duration_scale))
+    raw = Path(tempfile.gettempdir()) / f"gateway-profile-{int(time.time())}.txt"
+    log(f"profiling the gateway (pid {gateway.child.pid}) with py-spy for {seconds}s ...")
+    load = asyncio.create_task(closed_loop(session, gateway.url, args.concurrency, seconds + 2.0))
+    await asyncio.sleep(1.0)
+    code, output = await record(gateway.child.pid, seconds, raw)
+    await load
+    if code != 0 or not raw.exists():
+        log(f"py-spy failed ({code}): {output}")
+        return {"error": f"py-spy exit {code}: {output}"}
+    summary = summarise(raw)
+    summary["raw_file"] = str(raw)
+    return summary
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def git_info() -> dict[str, Any]:
+    def git(*cmd: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "--short", "HEAD") or "unknown",
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+    }
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the `finally` below still stops every child.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    started = time.time()
+    meta = {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        **git_info(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": len(os.sched_getaffinity(0)),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "goals": GOALS,
+    }
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+        targets: dict[str, Target] = {}
+        try:
+            log("starting upstream, gateway and floors ...")
+            targets = start_children(Path(tmp))
+            log("pids: " + ", ".join(f"{n}={t.child.pid}" for n, t in targets.items()))
+            results = uvloop.run(run_phases(args, targets))
+        except BaseException:
+            for target in targets.values():
+                if not target.child.alive():
+                    log(f"{target.name} log tail:\n{target.child.log_tail()}")
+            raise
+        finally:
+            for target in reversed(list(targets.values())):
+                target.child.stop()
+    results = {"meta": meta, **results, "elapsed_seconds": round(time.time() - started, 1)}
+    print_report(results)
+    if "profile" in results and "error" not in results["profile"]:
+        print_summary(results["profile"])
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
+    out = args.out_dir / f"overhead-{stamp}.json"
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nJSON: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        log("interrupted; child processes stopped")
+        raise SystemExit(130) from None
