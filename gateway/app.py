@@ -14,6 +14,7 @@ from gateway.api.errors import render_error
 from gateway.api.health import health_handlers
 from gateway.api.models import model_handlers
 from gateway.container import Container
+from gateway.runtime import tune_gc
 from gateway.settings.schema import Settings
 from middleware.access_log import AccessLogMiddleware
 from middleware.body_limit import BodyLimitMiddleware
@@ -32,7 +33,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Any:
             *model_handlers(container.catalog, container.created),
             *health_handlers(container.not_ready, container.metrics),
         ],
-        on_startup=[container.start],
+        on_startup=[container.start, *([tune_gc] if server.gc_tuning else [])],
         on_shutdown=[container.aclose],
         exception_handlers={Exception: render_error},
         openapi_config=None,

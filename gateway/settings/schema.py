@@ -90,6 +90,8 @@ class Server(Config, frozen=True):
     overhead_header: bool = True
     # Browser origins allowed to call the API (CORS), e.g. a chat frontend; `*` for any.
     cors_allow_origins: list[str] = field(default_factory=list)
+    # Freeze the start-up heap and collect garbage less often (see gateway/runtime.py).
+    gc_tuning: bool = True
 
 
 class Settings(Config, frozen=True):
