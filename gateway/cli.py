@@ -112,6 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         settings = _load_for_serve(args)
         container = Container(settings)
+        container.preflight()
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from gateway.backends.base import Backend, ModelLister
 from gateway.backends.fake import FakeBackend
 from gateway.backends.http_pool import HTTPPool
+from gateway.backends.llama_cpp import LlamaCppBackend
+from gateway.backends.llama_cpp.model_files import ModelFileError
 from gateway.backends.openai_compat import OpenAICompatBackend
 from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
@@ -22,6 +24,7 @@ from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import FakeBackend as FakeSpec
+from gateway.settings.schema import LlamaCppBackend as LlamaCppSpec
 from gateway.settings.schema import OpenAIBackend, Settings
 from routers.catalog import CatalogEntry, ModelCatalog
 from routers.static import StaticRouter
@@ -76,6 +79,18 @@ class Container:
             extra={"backends": sorted(self.backends), "models": len(self.catalog.entries())},
         )
 
+    def preflight(self) -> None:
+        """Check local model files before serving; raises `ConfigError` naming each file."""
+        problems: list[str] = []
+        for name, backend in self.backends.items():
+            if isinstance(backend, LlamaCppBackend):
+                try:
+                    backend.preflight()
+                except ModelFileError as exc:
+                    problems.append(f"$.backends.{name}: {exc}")
+        if problems:
+            raise ConfigError("the model files", problems)
+
     def not_ready(self) -> list[str]:
         if not self._started:
             return ["starting up"]
@@ -89,6 +104,8 @@ class Container:
 
 def _discovers(settings: Settings, name: str) -> bool:
     spec = settings.backends.get(name)
+    if isinstance(spec, LlamaCppSpec):
+        return True  # configured models and any `*.gguf` in its models_dir
     return isinstance(spec, OpenAIBackend) and spec.discover_models
 
 
@@ -111,6 +128,11 @@ def _build_backends(
             backends[name] = OpenAICompatBackend(name, spec, timeouts, pool, key)
         elif isinstance(spec, FakeSpec):
             backends[name] = FakeBackend(name, spec)
+        elif isinstance(spec, LlamaCppSpec):
+            try:
+                backends[name] = LlamaCppBackend(name, spec)
+            except ModelFileError as exc:
+                problems.append(f"$.backends.{name}: {exc}")
     if problems:
         raise ConfigError("the environment", problems)
     return backends

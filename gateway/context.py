@@ -24,6 +24,8 @@ class RequestContext:
     # metrics, unlike `model`, which a client can set to anything.
     route_id: str = ""
     deadline: float | None = None
+    # Queue priority at a busy local model: lower runs sooner (from `x-priority`).
+    priority: int = 0
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead.
     backend_seconds: float = 0.0
     attempts: int = 0

@@ -41,6 +41,7 @@ def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHan
             ctx.client_disconnected = True
             return
         parsed = decode_request(endpoint, body)
+        ctx.priority = _priority(scope["headers"])
         async with DisconnectWatch(receive) as watch:
             if parsed.is_stream:
                 frames = await pipeline.stream(parsed, ctx)
@@ -60,3 +61,14 @@ def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHan
         await serve("completions", scope, receive, send)
 
     return [chat_completions, completions]
+
+
+def _priority(headers: list[tuple[bytes, bytes]]) -> int:
+    """`x-priority: <int>` (lower runs sooner at a busy local model); clamped to -10..10."""
+    for name, value in headers:
+        if name == b"x-priority":
+            try:
+                return max(-10, min(10, int(value)))
+            except ValueError:
+                return 0
+    return 0

@@ -51,7 +51,53 @@ class FakeBackend(Config, frozen=True, tag_field="type", tag="fake"):
     tokens_per_second: Annotated[float, Meta(gt=0)] | None = None
 
 
-BackendSpec = OpenAIBackend | FakeBackend
+class LocalModel(Config, frozen=True):
+    """One GGUF file: a path, or a file shipped inside an installed Python package."""
+
+    path: str | None = None
+    # `package` + `file`: found through the installed package, never copied or downloaded.
+    package: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    file: str | None = None
+    # Checked before the weights are loaded; a mismatch refuses to serve the model.
+    sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
+    n_ctx: Annotated[int, Meta(ge=256)] | None = None
+    chat_format: str | None = None
+
+
+KVCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
+
+
+class LlamaCppBackend(Config, frozen=True, tag_field="type", tag="llama_cpp"):
+    """Local GGUF models run in-process through llama-cpp-python (GPU offload when built
+    with CUDA: see deploy/Dockerfile.cuda)."""
+
+    models: dict[Name, LocalModel] = field(default_factory=dict)
+    # Every `*.gguf` here is served under its file stem; new files appear without a restart.
+    models_dir: str | None = None
+    n_ctx: Annotated[int, Meta(ge=256)] = 4096
+    # One thread by default: on 2 shared cores, 2 threads measured up to 20x slower.
+    n_threads: Annotated[int, Meta(ge=1)] = 1
+    n_threads_batch: Annotated[int, Meta(ge=1)] | None = None
+    n_batch: Annotated[int, Meta(ge=1)] = 512
+    n_gpu_layers: int = 0  # -1 offloads every layer
+    main_gpu: Annotated[int, Meta(ge=0)] = 0
+    tensor_split: list[float] | None = None
+    flash_attn: bool = False
+    # llama.cpp's extra weight buffers (AMX / repacked layouts). Off by default: with this
+    # llama-cpp-python build, AMX-capable CPUs crashed in the first multi-token decode.
+    weight_repack: bool = False
+    type_k: KVCacheType | None = None
+    type_v: KVCacheType | None = None
+    load: Literal["on_first_use", "at_startup"] = "on_first_use"
+    # Unload the least recently used idle models to stay under this budget (file sizes).
+    memory_budget_mb: Annotated[int, Meta(ge=1)] | None = None
+    # Requests waiting for a busy model; beyond this a request gets a 429 with retry-after.
+    queue_size: Annotated[int, Meta(ge=0)] = 16
+    # Wall-clock bound on one generation (grammar-constrained paths can otherwise run away).
+    max_generation_seconds: Annotated[float, Meta(gt=0)] = 300.0
+
+
+BackendSpec = OpenAIBackend | FakeBackend | LlamaCppBackend
 
 
 class ModelRoute(Config, frozen=True):

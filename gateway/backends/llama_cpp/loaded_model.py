@@ -1,0 +1,69 @@
+"""One model in memory: its `Llama`, its own worker thread, its queue, its template."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.backends.llama_cpp.chat_prompt import ChatPrompter
+from gateway.backends.llama_cpp.model_files import ModelFile
+from gateway.backends.llama_cpp.scheduler import PriorityGate
+
+
+@dataclass(frozen=True, slots=True)
+class FimTokens:
+    prefix: int
+    suffix: int
+    middle: int
+
+
+@dataclass(slots=True)
+class LoadedModel:
+    file: ModelFile
+    llm: Any
+    # llama.cpp contexts are not thread-safe: every call on `llm` goes through this one thread.
+    executor: ThreadPoolExecutor
+    gate: PriorityGate
+    prompter: ChatPrompter
+    end_tokens: frozenset[int]
+    fim: FimTokens | None
+    n_ctx: int
+    last_used: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def wrap(cls, file: ModelFile, llm: Any, queue_size: int) -> LoadedModel:
+        model = llm._model  # llama-cpp-python's vocabulary accessors live here
+        bos, eos = llm.token_bos(), llm.token_eos()
+        end = {t for t in (eos, model.token_eot()) if t is not None and t >= 0}
+        fim_ids = (model.token_prefix(), model.token_suffix(), model.token_middle())
+        return cls(
+            file=file,
+            llm=llm,
+            executor=ThreadPoolExecutor(1, thread_name_prefix=f"llama-{file.name}"),
+            gate=PriorityGate(file.name, queue_size),
+            prompter=ChatPrompter(
+                llm.metadata.get("tokenizer.chat_template"),
+                bos_token=model.token_get_text(bos) if bos >= 0 else "",
+                eos_token=model.token_get_text(eos) if eos >= 0 else "",
+            ),
+            end_tokens=frozenset(end),
+            fim=FimTokens(*fim_ids) if min(fim_ids) >= 0 else None,
+            n_ctx=llm.n_ctx(),
+        )
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        self.last_used = time.monotonic()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
+        tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
+        return tokens
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        closer = getattr(self.llm, "close", None)
+        if closer is not None:
+            closer()

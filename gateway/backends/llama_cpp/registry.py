@@ -1,0 +1,110 @@
+"""Which local models exist (configured + `*.gguf` in `models_dir`) and which are loaded.
+
+Models load on first use (or at startup), one load at a time per model, in a thread. Under a
+memory budget the least recently used idle models are unloaded before another loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from gateway.backends.llama_cpp.loaded_model import LoadedModel
+from gateway.backends.llama_cpp.loader import load_llama
+from gateway.backends.llama_cpp.model_files import (
+    ModelFile,
+    ModelFileError,
+    check,
+    discover,
+    locate,
+)
+from gateway.errors import ModelNotFoundError, ServiceUnavailableError
+from gateway.settings.schema import LlamaCppBackend
+
+log = logging.getLogger("gateway.llama_cpp")
+_MB = 1024 * 1024
+
+
+class LocalModels:
+    def __init__(self, backend: str, spec: LlamaCppBackend) -> None:
+        self._backend = backend
+        self._spec = spec
+        self._configured = {name: locate(name, m) for name, m in spec.models.items()}
+        self._loaded: dict[str, LoadedModel] = {}
+        self._loading: dict[str, asyncio.Lock] = {}
+        self._checked: set[Path] = set()
+
+    def files(self) -> dict[str, ModelFile]:
+        found = discover(Path(self._spec.models_dir).expanduser()) if self._spec.models_dir else {}
+        return {**found, **self._configured}
+
+    def preflight(self) -> None:
+        """Check every configured file (exists, GGUF, sha256) before serving anything."""
+        for model in self._configured.values():
+            check(model)
+            self._checked.add(model.path)
+
+    async def load_configured(self) -> None:
+        for name in self._configured:
+            await self.get(name)
+
+    def loaded(self) -> dict[str, LoadedModel]:
+        return dict(self._loaded)
+
+    async def get(self, name: str) -> LoadedModel:
+        model = self._loaded.get(name)
+        if model is not None:
+            return model
+        lock = self._loading.setdefault(name, asyncio.Lock())
+        async with lock:
+            model = self._loaded.get(name)
+            if model is not None:
+                return model
+            file = self.files().get(name)
+            if file is None:
+                raise ModelNotFoundError(name)
+            await self._make_room(file)
+            model = await asyncio.to_thread(self._load, file)
+            self._loaded[name] = model
+            return model
+
+    def _load(self, file: ModelFile) -> LoadedModel:
+        started = time.monotonic()
+        try:
+            if file.path not in self._checked:
+                check(file)
+                self._checked.add(file.path)
+            llm = load_llama(file, self._spec)
+        except ModelFileError as exc:
+            raise ServiceUnavailableError(str(exc), code="model_unavailable") from exc
+        log.info(
+            "model loaded",
+            extra={
+                "model": file.name,
+                "path": str(file.path),
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        )
+        return LoadedModel.wrap(file, llm, self._spec.queue_size)
+
+    async def _make_room(self, incoming: ModelFile) -> None:
+        budget = self._spec.memory_budget_mb
+        if budget is None:
+            return
+        need = incoming.size_bytes
+        idle = sorted(
+            (m for m in self._loaded.values() if not m.gate.busy and not m.gate.waiting),
+            key=lambda m: m.last_used,
+        )
+        while idle and sum(m.file.size_bytes for m in self._loaded.values()) + need > budget * _MB:
+            victim = idle.pop(0)
+            del self._loaded[victim.file.name]
+            await asyncio.to_thread(victim.close)
+            log.info("model unloaded for memory", extra={"model": victim.file.name})
+
+    async def aclose(self) -> None:
+        for model in self._loaded.values():
+            await asyncio.to_thread(model.close)
+        self._loaded.clear()

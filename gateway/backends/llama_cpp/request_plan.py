@@ -1,0 +1,208 @@
+"""From an OpenAI request to what the token loop needs: prompt tokens, sampling, grammar.
+
+Everything the local backend cannot honour is a clear 400 here, before the model is queued.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.backends.llama_cpp.generation import Sampling
+from gateway.backends.llama_cpp.loaded_model import LoadedModel
+from gateway.errors import InvalidRequestError
+from gateway.protocol.chat import (
+    ChatCompletionRequest,
+    JSONObjectFormat,
+    JSONSchemaFormat,
+    NamedToolChoice,
+    Tool,
+)
+from gateway.protocol.completions import CompletionRequest
+
+CONTEXT_CODE = "context_length_exceeded"
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    tokens: list[int]
+    sampling: Sampling
+    # Set when the output must be a call to one of these tools (forced `tool_choice`).
+    forced_tools: tuple[str, ...] = ()
+
+
+def plan_chat(model: LoadedModel, request: ChatCompletionRequest) -> Plan:
+    _common_checks(request.n, request.logprobs is True)
+    rendered = model.prompter.render(request)
+    tokens = model.tokenize(rendered.text, add_bos=not rendered.has_bos)
+    forced = _forced_tools(request)
+    grammar_schema: dict[str, Any] | None = None
+    if forced:
+        grammar_schema = _tool_call_schema(
+            [t for t in request.tools or [] if t.function.name in forced]
+        )
+    elif isinstance(request.response_format, JSONSchemaFormat):
+        schema = request.response_format.json_schema.schema
+        grammar_schema = schema if isinstance(schema, dict) else {"type": "object"}
+    elif isinstance(request.response_format, JSONObjectFormat):
+        grammar_schema = {"type": "object"}
+    stops = (*rendered.stop, *_stops(request.stop))
+    return Plan(
+        tokens=tokens,
+        sampling=_sampling(model, request, tokens, stops, _grammar(grammar_schema)),
+        forced_tools=forced,
+    )
+
+
+def plan_text(model: LoadedModel, request: CompletionRequest) -> Plan:
+    _common_checks(request.n, isinstance(request.logprobs, int))
+    if request.echo is True:
+        raise InvalidRequestError("`echo` is not supported by local models", param="echo")
+    prompt = request.prompt
+    if isinstance(prompt, list) and len(prompt) > 1 and not all(isinstance(p, int) for p in prompt):
+        raise InvalidRequestError(
+            "local models take one prompt per request, not a batch", param="prompt"
+        )
+    suffix = request.suffix if isinstance(request.suffix, str) else None
+    if isinstance(prompt, list):
+        ids = prompt[0] if prompt and isinstance(prompt[0], list) else prompt
+        tokens = [int(t) for t in ids if isinstance(t, int)]
+        if suffix:
+            raise InvalidRequestError("`suffix` needs a text prompt", param="suffix")
+    else:
+        text = prompt if isinstance(prompt, str) else ""
+        if suffix is not None:
+            tokens = _fill_in_middle(model, request.model, text, suffix)
+        else:
+            tokens = model.tokenize(text, add_bos=True)
+    return Plan(tokens=tokens, sampling=_sampling(model, request, tokens, _stops(request.stop)))
+
+
+def _common_checks(n: object, logprobs: bool) -> None:
+    if isinstance(n, int) and n > 1:
+        raise InvalidRequestError("local models return one choice: `n` must be 1", param="n")
+    if logprobs:
+        raise InvalidRequestError(
+            "`logprobs` is not supported by local models yet", param="logprobs"
+        )
+
+
+def _fill_in_middle(model: LoadedModel, name: str, prefix: str, suffix: str) -> list[int]:
+    fim = model.fim
+    if fim is None:
+        raise InvalidRequestError(
+            f"model `{name}` has no fill-in-the-middle tokens in its vocabulary, so it "
+            "cannot use `suffix`; use a code model such as Qwen2.5-Coder",
+            param="suffix",
+        )
+    return [
+        fim.prefix,
+        *model.tokenize(prefix, add_bos=False),
+        fim.suffix,
+        *model.tokenize(suffix, add_bos=False),
+        fim.middle,
+    ]
+
+
+def _sampling(
+    model: LoadedModel,
+    request: ChatCompletionRequest | CompletionRequest,
+    tokens: list[int],
+    stops: tuple[str, ...],
+    grammar: Any = None,
+) -> Sampling:
+    room = model.n_ctx - len(tokens)
+    limit = request.output_token_limit
+    if room <= 0 or (limit is not None and limit > room):
+        asked = f" + {limit} requested completion tokens" if limit is not None else ""
+        raise InvalidRequestError(
+            f"This model's maximum context length is {model.n_ctx} tokens. However, your "
+            f"request has {len(tokens)} prompt tokens{asked}. Shorten the messages or lower "
+            "`max_tokens`.",
+            param="messages" if isinstance(request, ChatCompletionRequest) else "prompt",
+            code=CONTEXT_CODE,
+        )
+    bias: dict[int, float] = {}
+    if isinstance(request.logit_bias, dict):
+        for key, value in request.logit_bias.items():
+            if not key.lstrip("-").isdigit() or not 0 <= int(key) < model.llm.n_vocab():
+                raise InvalidRequestError(
+                    f"`logit_bias` key `{key}` is not a token id of this model", param="logit_bias"
+                )
+            bias[int(key)] = value
+    return Sampling(
+        max_tokens=limit if limit is not None else room,
+        temperature=_number(request.temperature, 1.0),
+        top_p=_number(request.top_p, 1.0),
+        presence_penalty=_number(request.presence_penalty, 0.0),
+        frequency_penalty=_number(request.frequency_penalty, 0.0),
+        seed=request.seed if isinstance(request.seed, int) else None,
+        stop=stops,
+        logit_bias=bias,
+        grammar=grammar,
+    )
+
+
+def _number(value: object, default: float) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
+
+
+def _stops(stop: object) -> tuple[str, ...]:
+    if isinstance(stop, str):
+        return (stop,)
+    if isinstance(stop, list):
+        return tuple(s for s in stop if isinstance(s, str) and s)
+    return ()
+
+
+def _forced_tools(request: ChatCompletionRequest) -> tuple[str, ...]:
+    tools = request.tools if isinstance(request.tools, list) else []
+    choice = request.tool_choice
+    if isinstance(choice, NamedToolChoice):
+        names = {t.function.name for t in tools}
+        if choice.function.name not in names:
+            raise InvalidRequestError(
+                f"`tool_choice` names `{choice.function.name}`, which is not in `tools`",
+                param="tool_choice",
+            )
+        return (choice.function.name,)
+    if choice == "required":
+        if not tools:
+            raise InvalidRequestError("`tool_choice: required` needs `tools`", param="tool_choice")
+        return tuple(t.function.name for t in tools)
+    return ()
+
+
+def _tool_call_schema(tools: list[Tool]) -> dict[str, Any]:
+    options = [
+        {
+            "type": "object",
+            "properties": {
+                "name": {"const": tool.function.name},
+                "arguments": tool.function.parameters
+                if isinstance(tool.function.parameters, dict)
+                else {"type": "object"},
+            },
+            "required": ["name", "arguments"],
+        }
+        for tool in tools
+    ]
+    return options[0] if len(options) == 1 else {"anyOf": options}
+
+
+def _grammar(schema: dict[str, Any] | None) -> Any:
+    if schema is None:
+        return None
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    except Exception as exc:  # the converter raises bare Exceptions and ValueErrors
+        raise InvalidRequestError(
+            f"this JSON schema cannot be enforced by grammar-constrained decoding: {exc}",
+            param="response_format",
+            code="unsupported_schema",
+        ) from None
