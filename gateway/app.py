@@ -56,7 +56,7 @@ def _cors(origins: list[str]) -> CORSConfig | None:
         allow_origins=origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
-        expose_headers=["x-request-id", "x-gateway-overhead-ms", "retry-after"],
+        expose_headers=["x-request-id", "x-gateway-overhead-ms", "retry-after", "x-should-retry"],
     )
 
 

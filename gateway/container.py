@@ -124,8 +124,21 @@ def _build_backends(
                         f"$.backends.{name}.api_key_env: environment variable "
                         f"`{spec.api_key_env}` is not set"
                     )
-            timeouts = spec.timeouts or settings.defaults.timeouts
-            backends[name] = OpenAICompatBackend(name, spec, timeouts, pool, key)
+            secret_headers: dict[str, str] = {}
+            for header, variable in spec.headers_env.items():
+                value = env.get(variable)
+                if value:
+                    secret_headers[header] = value
+                else:
+                    problems.append(
+                        f"$.backends.{name}.headers_env.{header}: environment variable "
+                        f"`{variable}` is not set"
+                    )
+            base = settings.defaults.timeouts
+            timeouts = spec.timeouts.over(base) if spec.timeouts else base
+            backends[name] = OpenAICompatBackend(
+                name, spec, timeouts, pool, api_key=key, secret_headers=secret_headers
+            )
         elif isinstance(spec, FakeSpec):
             backends[name] = FakeBackend(name, spec)
         elif isinstance(spec, LlamaCppSpec):

@@ -23,6 +23,8 @@ that meets them (`gateway.backends.upstream_errors` for the HTTP client), never 
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 
 from gateway.protocol.errors import ErrorBody, ErrorResponse
@@ -37,6 +39,7 @@ class GatewayError(Exception):
     # Refusals a client must not retry carry `x-should-retry: false` (the OpenAI SDKs obey it).
     should_retry: bool | None = None
     retry_after: float | None = None
+    extra_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __init__(
         self,
@@ -73,8 +76,10 @@ class GatewayError(Exception):
 
     def headers(self) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
-        if self.retry_after is not None:
-            headers.append((b"retry-after", str(max(0, round(self.retry_after))).encode()))
+        if self.retry_after is not None and math.isfinite(self.retry_after):
+            seconds = max(0, min(86_400, round(self.retry_after)))
+            headers.append((b"retry-after", str(seconds).encode()))
+        headers.extend(self.extra_headers)
         if self.should_retry is not None:
             headers.append((b"x-should-retry", b"true" if self.should_retry else b"false"))
         return headers
@@ -126,6 +131,11 @@ class MethodNotAllowedError(GatewayError):
     error_type = "invalid_request_error"
     error_code = "method_not_allowed"
     should_retry = False
+
+    def __init__(self, message: str, *, allow: str | None = None) -> None:
+        super().__init__(message)
+        if allow:
+            self.extra_headers = ((b"allow", allow.encode("latin-1")),)
 
 
 class RequestTimeoutError(GatewayError):
@@ -184,9 +194,13 @@ class UpstreamStatusError(GatewayError):
         *,
         retry_after: float | None = None,
     ) -> None:
+        if retry_after is None and status_code in (429, 503):
+            retry_after = 1.0  # the client must always learn when to come back
         super().__init__(message, retry_after=retry_after)
         self.status_code = status_code
         self.error_type = "invalid_request_error" if status_code < 500 else "upstream_error"
+        if status_code in (400, 401, 403, 404, 413, 422):
+            self.should_retry = False
         self._body = body
 
     def body(self) -> bytes:

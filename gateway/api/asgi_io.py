@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from gateway.errors import PayloadTooLargeError
+from gateway.errors import PayloadTooLargeError, RequestTimeoutError
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -28,7 +28,18 @@ class ClientGone(Exception):
     """The client disconnected before its request was complete: nobody to answer."""
 
 
-async def read_body(receive: Any, limit: int) -> bytes:
+async def read_body(receive: Any, limit: int, seconds: float) -> bytes:
+    """The whole request body; 413 past `limit` bytes, 408 if it takes over `seconds`."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await _read_body(receive, limit)
+    except TimeoutError:
+        raise RequestTimeoutError(
+            f"The request body did not arrive within {seconds:g} seconds."
+        ) from None
+
+
+async def _read_body(receive: Any, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -53,16 +64,26 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def send_sse(send: Any, frames: AsyncIterator[bytes], keepalive: float) -> None:
-    """Stream SSE frames; while idle, `: keep-alive` comments keep proxies from timing out."""
-    await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+async def send_sse(
+    send: Any,
+    frames: AsyncIterator[bytes],
+    keepalive: float,
+    before_final: Callable[[], None] | None = None,
+) -> None:
+    """Stream SSE frames; while idle, `: keep-alive` comments keep proxies from timing out.
+    Closing `frames` (always, whatever happens here) closes the upstream stream."""
     loop = asyncio.get_running_loop()
     last_sent = [loop.time()]
-    ticker = asyncio.create_task(_keepalive(send, keepalive, last_sent)) if keepalive else None
+    ticker: asyncio.Task[None] | None = None
     try:
+        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+        if keepalive:
+            ticker = asyncio.create_task(_keepalive(send, keepalive, last_sent))
         async for frame in frames:
             await send({"type": "http.response.body", "body": frame, "more_body": True})
             last_sent[0] = loop.time()
+        if before_final is not None:
+            before_final()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         if ticker is not None:
@@ -96,7 +117,15 @@ class DisconnectWatch:
     task can be cancelled spuriously.
     """
 
-    __slots__ = ("_receive", "_start_after", "_task", "_timer", "_watcher", "disconnected")
+    __slots__ = (
+        "_finishing",
+        "_receive",
+        "_start_after",
+        "_task",
+        "_timer",
+        "_watcher",
+        "disconnected",
+    )
 
     def __init__(self, receive: Any, start_after: float = 0.1) -> None:
         self._receive = receive
@@ -104,7 +133,13 @@ class DisconnectWatch:
         self._task: asyncio.Task[Any] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._finishing = False
         self.disconnected = False
+
+    def finishing(self) -> None:
+        """The reply is complete and about to go out: from now on nothing is cancelled (a
+        server reports `http.disconnect` as soon as the response is complete)."""
+        self._finishing = True
 
     async def __aenter__(self) -> DisconnectWatch:
         self._task = asyncio.current_task()
@@ -119,6 +154,8 @@ class DisconnectWatch:
         while True:
             message = await self._receive()
             if message["type"] == "http.disconnect":
+                if self._finishing:
+                    return
                 self.disconnected = True
                 if self._task is not None:
                     self._task.cancel("client disconnected")

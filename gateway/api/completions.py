@@ -32,11 +32,11 @@ def context_of(scope: dict[str, Any], endpoint: str) -> RequestContext:
 def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHandler]:
     async def serve(endpoint: Endpoint, scope: Any, receive: Any, send: Any) -> None:
         if scope["method"] != "POST":
-            raise MethodNotAllowedError(f"Use POST for /v1/{endpoint}.")
+            raise MethodNotAllowedError(f"Use POST for /v1/{endpoint}.", allow="POST")
         check_content_type(scope["headers"])
         ctx = context_of(scope, endpoint)
         try:
-            body = await read_body(receive, server.max_body_bytes)
+            body = await read_body(receive, server.max_body_bytes, server.body_timeout_seconds)
         except ClientGone:
             ctx.client_disconnected = True
             return
@@ -45,9 +45,10 @@ def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHan
         async with DisconnectWatch(receive) as watch:
             if parsed.is_stream:
                 frames = await pipeline.stream(parsed, ctx)
-                await send_sse(send, frames, server.sse_keepalive_seconds)
+                await send_sse(send, frames, server.sse_keepalive_seconds, watch.finishing)
             else:
                 reply = await pipeline.complete(parsed, ctx)
+                watch.finishing()
                 await send_bytes(send, 200, reply)
         if watch.disconnected:
             ctx.client_disconnected = True

@@ -54,6 +54,10 @@ def decode_request(endpoint: Endpoint, body: bytes) -> ParsedRequest:
     except msgspec.ValidationError as exc:
         message, param = _describe(str(exc))
         raise InvalidRequestError(message, param=param, code="invalid_value") from None
+    except RecursionError:
+        raise InvalidRequestError(
+            "The JSON body is nested too deeply.", code="invalid_json"
+        ) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequestError(
             f"We could not parse the JSON body of your request ({exc}). "

@@ -13,6 +13,17 @@ A model name is `+`-joined directives, optionally after a `prefix/` and before a
     stall-mid-stream  two chunks, then silence
     stall-first       silence before the first byte
     truncate-json     a JSON reply cut off halfway
+
+Misbehaviours only the loopback upstream acts out (HTTP-level):
+
+    redirect          a 307 to another URL
+    empty-stream      a stream with no chunk, only `[DONE]`
+    azure-first       a first chunk with an empty id, `created` 0 and no choices
+    error-event       two chunks, then `data: {"error": {...}}` with an integer code
+    error-body        a 200 whose body is `{"error": "overloaded"}`
+    bare              error replies without `retry-after`
+    huge-retry-after  error replies with `retry-after: 1e400`
+    split-error       the error body written in two pieces
 """
 
 from __future__ import annotations
@@ -42,6 +53,22 @@ from gateway.protocol.common import Usage
 from gateway.protocol.completions import Completion, CompletionChoice, CompletionRequest
 
 MID_STREAM_CHUNKS = 2
+_FLAGS = frozenset(
+    {
+        "die-mid-stream",
+        "stall-mid-stream",
+        "stall-first",
+        "truncate-json",
+        "redirect",
+        "empty-stream",
+        "azure-first",
+        "error-event",
+        "error-body",
+        "bare",
+        "huge-retry-after",
+        "split-error",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +82,14 @@ class Script:
     stall_mid_stream: bool = False
     stall_first: bool = False
     truncate_json: bool = False
+    redirect: bool = False
+    empty_stream: bool = False
+    azure_first: bool = False
+    error_event: bool = False
+    error_body: bool = False
+    bare: bool = False
+    huge_retry_after: bool = False
+    split_error: bool = False
 
 
 def parse_script(model: str) -> Script:
@@ -74,7 +109,7 @@ def parse_script(model: str) -> Script:
                 values["flaky"] = number
             elif head == "tools":
                 values["tool_calls"] = number
-        elif directive in ("die-mid-stream", "stall-mid-stream", "stall-first", "truncate-json"):
+        elif directive in _FLAGS:
             values[directive.replace("-", "_")] = True
         elif directive == "tool-call":
             values["tool_calls"] = 1

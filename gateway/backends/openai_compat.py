@@ -9,8 +9,10 @@ Closing the stream iterator (a client disconnect cancels it) closes the upstream
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import aiohttp
 import httpx
@@ -19,13 +21,20 @@ import msgspec
 from gateway.backends.base import BackendCall, Capabilities
 from gateway.backends.http_pool import HTTPPool
 from gateway.backends.sse_decoder import SSEDecoder
-from gateway.backends.upstream_errors import malformed, status_error, upstream_errors
+from gateway.backends.upstream_errors import (
+    error_event_body,
+    malformed,
+    openai_error_body,
+    status_error,
+    upstream_errors,
+)
 from gateway.errors import BadGatewayError, UpstreamStatusError
 from gateway.protocol.raw import RawFields, decode_fields, encode_fields, raw
 from gateway.settings.schema import OpenAIBackend, Timeouts
 
 _DONE = b"[DONE]"
-_USAGE_OPTION = raw({"include_usage": True})
+_FINISH_MARK = re.compile(rb'"finish_reason"\s*:\s*"')
+_options_decoder = msgspec.json.Decoder(dict[str, Any])
 
 
 class UpstreamStreamError(UpstreamStatusError):
@@ -41,14 +50,16 @@ class OpenAICompatBackend:
         spec: OpenAIBackend,
         timeouts: Timeouts,
         pool: HTTPPool,
+        *,
         api_key: str | None,
+        secret_headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self._spec = spec
         self._timeouts = timeouts
         self._pool = pool
         self._base_url = spec.base_url.rstrip("/")
-        headers = dict(spec.headers)
+        headers = {**spec.headers, **(secret_headers or {})}
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self._headers = headers
@@ -74,10 +85,10 @@ class OpenAICompatBackend:
                 async with asyncio.timeout(self._timeouts.first_byte) as deadline:
                     response = await self._post(url, body, call)
                     try:
-                        if response.status >= 400:
+                        if response.status >= 300:
                             raise await status_error(self.name, response)
                         deadline.reschedule(_after(self._timeouts.idle))
-                        data = await response.read()
+                        data = await self._read_capped(response)
                     except BaseException:
                         # A half-read reply must not go back to the pool; closing the
                         # connection is also what stops the upstream's work on a disconnect.
@@ -87,15 +98,33 @@ class OpenAICompatBackend:
         finally:
             call.ctx.backend_seconds += time.perf_counter() - started
         try:
-            return decode_fields(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+            reply = decode_fields(data)
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             raise malformed(self.name, "a reply that is not a complete JSON object") from None
+        choices = reply.get("choices")
+        if choices is None or not bytes(choices).lstrip().startswith(b"["):
+            if "error" in reply:
+                body, message = openai_error_body(502, data, self.name)
+                raise UpstreamStatusError(502, body, message)
+            raise malformed(self.name, "a reply without `choices`")
+        return reply
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
+        limit = self._spec.max_reply_bytes
+        if (response.content_length or 0) > limit:
+            raise malformed(self.name, f"a reply over the {limit}-byte limit")
+        data = bytearray()
+        while piece := await response.content.readany():
+            data += piece
+            if len(data) > limit:
+                raise malformed(self.name, f"a reply over the {limit}-byte limit")
+        return bytes(data)
 
     async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
         url = f"{self._base_url}/{call.endpoint}"
         fields = call.fields
         if self._spec.request_stream_usage and not call.client_wants_usage:
-            fields = {**fields, "stream_options": _USAGE_OPTION}
+            fields = {**fields, "stream_options": _with_usage(fields.get("stream_options"))}
         body = encode_fields(fields)
         ctx = call.ctx
         waited_from = time.perf_counter()
@@ -106,12 +135,13 @@ class OpenAICompatBackend:
             with upstream_errors(self.name, "before the first byte"):
                 async with asyncio.timeout_at(deadline):
                     response = await self._post(url, body, call)
-                    if response.status >= 400:
+                    if response.status >= 300:
                         raise await status_error(self.name, response)
                     ctype = response.headers.get("content-type", "")
                     if not ctype.startswith("text/event-stream"):
                         raise malformed(self.name, f"`{ctype or 'no content type'}` to a stream")
-            decoder = SSEDecoder()
+            decoder = SSEDecoder(max_event_bytes=self._spec.max_reply_bytes)
+            finished = False
             reader = response.content
             idle = self._timeouts.idle
             while True:
@@ -120,13 +150,17 @@ class OpenAICompatBackend:
                     async with asyncio.timeout_at(deadline or _after(idle)):
                         piece = await reader.readany()
                 ctx.backend_seconds += time.perf_counter() - waited_from
-                events = decoder.feed(piece) if piece else decoder.finish()
+                with upstream_errors(self.name, "between stream chunks"):
+                    events = decoder.feed(piece) if piece else decoder.finish()
                 for data in events:
                     if data == _DONE:
                         return
                     deadline = None
+                    finished = finished or _FINISH_MARK.search(data) is not None
                     yield self._decode_event(data)
                 if not piece:
+                    if finished:
+                        return  # some servers end after the last chunk without `[DONE]`
                     raise BadGatewayError(
                         f"upstream `{self.name}` closed the stream before it finished",
                         code="upstream_stream_truncated",
@@ -141,12 +175,12 @@ class OpenAICompatBackend:
     def _decode_event(self, data: bytes) -> RawFields:
         try:
             fields = decode_fields(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             raise malformed(self.name, "a stream event that is not a JSON object") from None
         if "error" in fields and "choices" not in fields:
             raise UpstreamStreamError(
                 502,
-                encode_fields({"error": fields["error"]}),
+                error_event_body(bytes(fields["error"]), self.name),
                 f"upstream `{self.name}` reported an error mid-stream",
             )
         return fields
@@ -157,14 +191,22 @@ class OpenAICompatBackend:
             headers = {**headers, **call.extra_headers}
         # A ready-made payload skips aiohttp's per-request payload-type lookup.
         payload = aiohttp.BytesPayload(body, content_type="application/json")
+        # Redirects are not followed: configured headers may hold secrets for this origin only.
         return await self._pool.session.post(
-            url, data=payload, headers=headers, timeout=self._connect_timeout
+            url,
+            data=payload,
+            headers=headers,
+            timeout=self._connect_timeout,
+            allow_redirects=False,
         )
 
     async def list_models(self) -> list[str]:
         """Model ids the upstream lists (off the hot path, so httpx)."""
         headers = dict(self._headers)
-        timeout = httpx.Timeout(self._timeouts.first_byte, connect=self._timeouts.connect)
+        # Listing is quick; never hold a client's request for a model-generation timeout.
+        timeout = httpx.Timeout(
+            min(10.0, self._timeouts.first_byte), connect=self._timeouts.connect
+        )
         try:
             async with httpx.AsyncClient(timeout=timeout, headers=headers) as client:
                 response = await client.get(f"{self._base_url}/models")
@@ -189,6 +231,17 @@ class _ModelEntry(msgspec.Struct):
 
 class _ModelListing(msgspec.Struct):
     data: list[_ModelEntry]
+
+
+def _with_usage(options: msgspec.Raw | None) -> msgspec.Raw:
+    """The client's `stream_options` with `include_usage` on, its other keys kept."""
+    current: dict[str, Any] = {}
+    if options is not None:
+        try:
+            current = _options_decoder.decode(options)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            current = {}
+    return raw({**current, "include_usage": True})
 
 
 def _after(seconds: float) -> float:

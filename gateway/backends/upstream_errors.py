@@ -8,6 +8,8 @@ upstream is a 502; an upstream's own error status is kept (status, OpenAI-shaped
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
@@ -16,8 +18,10 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from gateway.backends.sse_decoder import EventTooLarge
 from gateway.errors import BadGatewayError, GatewayError, GatewayTimeoutError, UpstreamStatusError
 
+log = logging.getLogger("gateway.upstream")
 _MAX_ERROR_BODY = 64 * 1024
 _encoder = msgspec.json.Encoder()
 
@@ -38,6 +42,8 @@ def upstream_errors(backend: str, phase: str) -> Iterator[None]:
         ) from exc
     except aiohttp.ServerTimeoutError as exc:
         raise GatewayTimeoutError(f"upstream `{backend}` timed out ({phase})") from exc
+    except EventTooLarge as exc:
+        raise malformed(backend, f"a stream event that is too large ({exc})") from exc
     except aiohttp.ClientPayloadError as exc:
         raise BadGatewayError(
             f"upstream `{backend}` sent an incomplete reply ({phase})", code="upstream_truncated"
@@ -54,24 +60,66 @@ def malformed(backend: str, what: str) -> BadGatewayError:
 
 
 async def status_error(backend: str, response: aiohttp.ClientResponse) -> UpstreamStatusError:
-    """The upstream's error reply, kept in OpenAI shape whatever shape it arrived in."""
+    """The upstream's error reply, kept in OpenAI shape whatever shape it arrived in.
+
+    An upstream 401/403 is about the gateway's own credentials, not the client's: its status
+    stays, but its message (which can quote part of the operator's key) is replaced and only
+    logged here."""
+    data = bytearray()
     try:
         async with asyncio.timeout(5):
-            data = await response.content.read(_MAX_ERROR_BODY)
+            while len(data) < _MAX_ERROR_BODY and (piece := await response.content.readany()):
+                data += piece
     except (TimeoutError, aiohttp.ClientError):
-        data = b""
+        pass
     status = response.status
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    body, message = openai_error_body(status, data, backend)
+    if 300 <= status < 400:
+        return UpstreamStatusError(
+            502,
+            *openai_error_body(
+                502,
+                b"",
+                backend,
+                f"upstream `{backend}` redirected ({status}); point base_url at the final address",
+            ),
+        )
+    if status in (401, 403):
+        log.warning(
+            "upstream rejected the gateway's credentials",
+            extra={
+                "backend": backend,
+                "status": status,
+                "body": bytes(data[:300]).decode("utf-8", "replace"),
+            },
+        )
+        message = (
+            f"upstream `{backend}` rejected the gateway's credentials for this model; "
+            "the gateway's operator must fix its key"
+        )
+        body = _encoder.encode(
+            {
+                "error": {
+                    "message": message,
+                    "type": "upstream_auth_error",
+                    "param": None,
+                    "code": "upstream_auth_failed",
+                }
+            }
+        )
+        return UpstreamStatusError(status, body, message)
+    body, message = openai_error_body(status, bytes(data[:_MAX_ERROR_BODY]), backend)
     return UpstreamStatusError(status, body, message, retry_after=retry_after)
 
 
-def openai_error_body(status: int, data: bytes, backend: str) -> tuple[bytes, str]:
+def openai_error_body(
+    status: int, data: bytes, backend: str, fallback: str | None = None
+) -> tuple[bytes, str]:
     """Normalise an upstream error payload to `{"error": {message, type, param, code}}`."""
     parsed: Any = None
     try:
         parsed = msgspec.json.decode(data) if data else None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         parsed = None
     default_type = "invalid_request_error" if status < 500 else "upstream_error"
     error: dict[str, Any]
@@ -84,27 +132,47 @@ def openai_error_body(status: int, data: bytes, backend: str) -> tuple[bytes, st
         error = {"message": str(parsed["detail"])}
     elif isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
         error = {"message": parsed["message"]}
+    elif fallback is not None:
+        error = {"message": fallback}
     else:
         text = data[:300].decode("utf-8", "replace").strip()
         suffix = f": {text}" if text and not text.lstrip().startswith("<") else ""
         error = {"message": f"upstream `{backend}` returned HTTP {status}{suffix}"}
-    error.setdefault("type", default_type)
-    error.setdefault("param", None)
-    error.setdefault("code", None)
+    error["type"] = str(error.get("type") or default_type)
+    for key in ("param", "code"):
+        value = error.get(key)
+        # Some servers send integer codes; the OpenAI shape has a string or null.
+        error[key] = None if value is None else str(value)
     return _encoder.encode({"error": error}), error["message"]
 
 
+def error_event_body(raw_error: bytes, backend: str) -> bytes:
+    """An upstream's in-stream `{"error": ...}` object, in OpenAI shape."""
+    return openai_error_body(
+        502,
+        b'{"error":' + raw_error + b"}",
+        backend,
+        f"upstream `{backend}` reported an error mid-stream",
+    )[0]
+
+
+MAX_RETRY_AFTER = 3600.0
+
+
 def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a `retry-after` header (delta or HTTP date), capped; None if unusable."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return min(MAX_RETRY_AFTER, max(0.0, seconds)) if math.isfinite(seconds) else None
     try:
         from datetime import UTC, datetime
 
         when = parsedate_to_datetime(value)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        return min(MAX_RETRY_AFTER, max(0.0, (when - datetime.now(UTC)).total_seconds()))
     except (TypeError, ValueError):
         return None

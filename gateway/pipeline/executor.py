@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from functools import partial
 
 from gateway.backends.base import Backend, BackendCall
-from gateway.errors import GatewayError, ServiceUnavailableError
+from gateway.errors import BadGatewayError, GatewayError, ServiceUnavailableError
 from gateway.protocol.raw import RawFields
 from gateway.resilience.retry import is_retryable, with_retries
 from gateway.settings.schema import Retries
@@ -55,8 +55,7 @@ class Executor:
             backend = self._backend(target)
             call = make_call(target)
             try:
-                call.ctx.attempts += 1
-                reply = await with_retries(partial(backend.complete, call), self._retries)
+                reply = await with_retries(partial(_complete, backend, call), self._retries)
                 return reply, target
             except GatewayError as exc:
                 if not is_retryable(exc):
@@ -85,7 +84,18 @@ async def _open(backend: Backend, call: BackendCall, target: Target) -> OpenedSt
     stream = backend.stream(call)
     try:
         first = await anext(stream, None)
+        if first is None:
+            # Nothing to commit to: a retry or the next target may do better.
+            raise BadGatewayError(
+                f"backend `{target.backend}` ended the stream without a chunk",
+                code="upstream_empty_stream",
+            )
     except BaseException:
         await stream.aclose()
         raise
     return OpenedStream(first, stream, target)
+
+
+async def _complete(backend: Backend, call: BackendCall) -> RawFields:
+    call.ctx.attempts += 1
+    return await backend.complete(call)

@@ -75,6 +75,7 @@ class Pipeline:
             wants_usage=parsed.request.wants_usage_chunk,
             chat=parsed.endpoint == "chat/completions",
             ctx=ctx,
+            choices=parsed.request.n if isinstance(parsed.request.n, int) else 1,
         )
         return sse_frames(opened, normalizer)
 

@@ -29,6 +29,8 @@ DONE_FRAME = b"data: [DONE]\n\n"
 _NULL = b"null"
 _usage_decoder = msgspec.json.Decoder(Usage)
 _choices_decoder = msgspec.json.Decoder(list[dict[str, Any]])
+# Past this many choice indices, stop checking roles (n is at most 128).
+_MAX_ROLE_CHOICES = 128
 log = logging.getLogger("gateway.stream")
 
 
@@ -54,7 +56,15 @@ def decode_usage(value: msgspec.Raw | None) -> Usage | None:
 
 
 class ChunkNormalizer:
-    def __init__(self, model: str, *, wants_usage: bool, chat: bool, ctx: RequestContext):
+    def __init__(
+        self,
+        model: str,
+        *,
+        wants_usage: bool,
+        chat: bool,
+        ctx: RequestContext,
+        choices: int = 1,
+    ) -> None:
         self._model = raw(model)
         self._wants_usage = wants_usage
         self._chat = chat
@@ -64,13 +74,15 @@ class ChunkNormalizer:
         self._object: msgspec.Raw | None = None
         self._pending_usage: msgspec.Raw | None = None
         self._usage_sent = False
+        self._roles_seen: set[int] = set()
+        self._choices = max(1, min(choices, _MAX_ROLE_CHOICES))
 
     def frame(self, fields: RawFields) -> bytes | None:
         """The SSE frame for one chunk, or None when the chunk must not reach the client."""
         if self._id is None:
-            self._first(fields)
-        fields["id"] = self._id  # type: ignore[assignment]
-        fields["created"] = self._created  # type: ignore[assignment]
+            self._take_ids(fields)
+        fields["id"] = self._id or raw(_new_id())
+        fields["created"] = self._created or raw(int(time.time()))
         fields["model"] = self._model
         usage = fields.pop("usage", None)
         if usage is not None and bytes(usage) != _NULL:
@@ -80,6 +92,8 @@ class ChunkNormalizer:
         if choices is None or _is_empty_list(choices):
             # A usage-only chunk: sent once, at the end, and only if the client asked.
             return None
+        if self._chat and len(self._roles_seen) < self._choices:
+            self._ensure_roles(fields, choices)
         if self._wants_usage:
             fields["usage"] = msgspec.Raw(_NULL)
         return sse_frame(encode_fields(fields))
@@ -102,19 +116,32 @@ class ChunkNormalizer:
         }
         return sse_frame(encode_fields(chunk)) + DONE_FRAME
 
-    def _first(self, fields: RawFields) -> None:
-        self._id = fields.get("id") or raw(_new_id())
-        self._created = fields.get("created") or raw(int(time.time()))
-        self._object = fields.get("object")
-        choices = fields.get("choices")
-        if not self._chat or choices is None or _is_empty_list(choices):
+    def _take_ids(self, fields: RawFields) -> None:
+        """`id`/`created` of the first chunk that has real ones (Azure opens with a chunk
+        whose id is empty and `created` is 0)."""
+        chunk_id = fields.get("id")
+        if chunk_id is None or bytes(chunk_id) in (b'""', _NULL):
             return
+        self._id = chunk_id
+        created = fields.get("created")
+        if created is not None and bytes(created) not in (b"0", _NULL):
+            self._created = created
+        else:
+            self._created = raw(int(time.time()))
+        self._object = fields.get("object")
+
+    def _ensure_roles(self, fields: RawFields, choices: msgspec.Raw) -> None:
+        """`role` on the first delta of every choice index, whichever chunk carries it."""
         try:
             decoded = _choices_decoder.decode(choices)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             return
         changed = False
         for choice in decoded:
+            index = choice.get("index", 0)
+            if not isinstance(index, int) or index in self._roles_seen:
+                continue
+            self._roles_seen.add(index)
             delta = choice.get("delta")
             if isinstance(delta, dict) and "role" not in delta:
                 delta["role"] = "assistant"

@@ -176,7 +176,7 @@ class LegacyFunctionChoice(Struct, kw_only=True):
 class ChatCompletionRequest(Struct, kw_only=True):
     """Every documented parameter, typed; anything else is ignored here and passed through."""
 
-    model: Annotated[str, Meta(min_length=1)]
+    model: Annotated[str, Meta(min_length=1, max_length=256)]
     messages: Annotated[list[ChatMessage], Meta(min_length=1)]
     stream: bool | UnsetType | None = UNSET
     stream_options: StreamOptions | UnsetType | None = UNSET
@@ -192,7 +192,7 @@ class ChatCompletionRequest(Struct, kw_only=True):
     logprobs: bool | UnsetType | None = UNSET
     top_logprobs: Annotated[int, Meta(ge=0, le=20)] | UnsetType | None = UNSET
     seed: int | UnsetType | None = UNSET
-    user: str | UnsetType = UNSET
+    user: str | UnsetType | None = UNSET
     tools: list[Tool] | UnsetType | None = UNSET
     tool_choice: ToolChoice | UnsetType | None = UNSET
     parallel_tool_calls: bool | UnsetType | None = UNSET
@@ -208,8 +208,8 @@ class ChatCompletionRequest(Struct, kw_only=True):
     audio: Opaque | UnsetType | None = UNSET
     prediction: Opaque | UnsetType | None = UNSET
     web_search_options: Opaque | UnsetType | None = UNSET
-    prompt_cache_key: str | UnsetType = UNSET
-    safety_identifier: str | UnsetType = UNSET
+    prompt_cache_key: str | UnsetType | None = UNSET
+    safety_identifier: str | UnsetType | None = UNSET
 
     @property
     def is_stream(self) -> bool:

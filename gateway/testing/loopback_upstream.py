@@ -96,7 +96,7 @@ class LoopbackUpstream:
             self.require_key
             and request.headers.get("authorization") != f"Bearer {self.require_key}"
         ):
-            return _error(401)
+            return await _error(request, 401)
         try:
             parsed = _DECODERS[kind].decode(raw_body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -113,10 +113,14 @@ class LoopbackUpstream:
             )
         script = fake_script.parse_script(parsed.model)
         count = self.calls[parsed.model] = self.calls.get(parsed.model, 0) + 1
+        if script.redirect:
+            raise web.HTTPTemporaryRedirect("/elsewhere")
+        if script.error_body:
+            return web.json_response({"error": "overloaded"})
         if script.error_status is not None:
-            return _error(script.error_status)
+            return await _error(request, script.error_status, script)
         if count <= script.flaky:
-            return _error(503)
+            return await _error(request, 503, script)
         if script.stall_first:
             await asyncio.sleep(_STALL_SECONDS)
         if parsed.stream:
@@ -151,12 +155,30 @@ class LoopbackUpstream:
         )
         if not parsed.wants_usage_chunk:
             chunks = chunks[:-1]  # as OpenAI: the usage chunk only when asked for
+        if script.empty_stream:
+            chunks = []
+        if script.azure_first:
+            filter_results = {
+                "id": "",
+                "object": "",
+                "created": 0,
+                "model": "",
+                "choices": [],
+                "prompt_filter_results": [{"prompt_index": 0}],
+            }
+            first = _encoder.encode(chunks[1])
+            chunks = [filter_results, msgspec.json.decode(first), *chunks[2:]]
         response = web.StreamResponse(
             headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
         )
         await response.prepare(request)
         for i, chunk in enumerate(chunks):
             if i == fake_script.MID_STREAM_CHUNKS:
+                if script.error_event:
+                    event = {"error": {"message": "boom", "type": "server_error", "code": 500}}
+                    await response.write(b"data: " + _encoder.encode(event) + b"\n\n")
+                    await response.write_eof()
+                    return response
                 if script.die_mid_stream:
                     _drop_connection(request)
                     return response
@@ -176,14 +198,25 @@ def _drop_connection(request: web.Request) -> None:
         transport.abort()
 
 
-def _error(status: int) -> web.Response:
+async def _error(
+    request: web.Request, status: int, script: fake_script.Script | None = None
+) -> web.StreamResponse:
     headers = {"retry-after": "1"} if status in (429, 503) else {}
-    return web.Response(
-        status=status,
-        body=fake_script.error_body(status),
-        content_type="application/json",
-        headers=headers,
-    )
+    if script is not None and script.bare:
+        headers = {}
+    if script is not None and script.huge_retry_after:
+        headers = {"retry-after": "1e400"}
+    body = fake_script.error_body(status)
+    if script is not None and script.split_error:
+        response = web.StreamResponse(status=status, headers=headers)
+        response.content_type = "application/json"
+        await response.prepare(request)
+        await response.write(body[:20])
+        await asyncio.sleep(0.05)
+        await response.write(body[20:])
+        await response.write_eof()
+        return response
+    return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
 async def serve(host: str, port: int, require_key: str | None) -> None:

@@ -16,13 +16,18 @@ pytestmark = pytest.mark.e2e
 USER = [{"role": "user", "content": "ping pong"}]
 
 
-def test_embedded_default_answers_with_no_config_and_no_key(tmp_path: Path) -> None:
+def test_embedded_default_answers_from_the_local_model_with_no_config_and_no_key(
+    tmp_path: Path,
+) -> None:
     proc, base = start_gateway(tmp_path, [], env={"GATEWAY_UPSTREAM_URL": ""})
     try:
         with OpenAI(base_url=f"{base}/v1", api_key="x", max_retries=0) as client:
-            assert [m.id for m in client.models.list()] == ["echo"]
-            reply = client.chat.completions.create(model="echo", messages=USER)
-            assert reply.choices[0].message.content == "ping pong"
+            assert [m.id for m in client.models.list()] == ["smollm2-135m-instruct"]
+            reply = client.chat.completions.create(
+                model="smollm2-135m-instruct", messages=USER, max_tokens=8
+            )
+            assert reply.choices[0].message.content
+            assert reply.usage is not None and reply.usage.completion_tokens <= 8
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
     finally:
         proc.stop()

@@ -45,7 +45,8 @@ def assert_error(response: httpx.Response, status: int, param: str | None = None
         ({"model": "echo", "messages": OK_MESSAGES, "temperature": "hot"}, "temperature"),
         ({"model": "echo", "messages": OK_MESSAGES, "stream": "yes"}, "stream"),
         ({"model": "echo", "messages": OK_MESSAGES, "tool_choice": "sometimes"}, "tool_choice"),
-        ({"model": "echo", "messages": OK_MESSAGES, "stop": ["a", "b", "c", "d", "e"]}, "stop"),
+        ({"model": "echo", "messages": OK_MESSAGES, "stop": [1, 2]}, "stop[0]"),
+        ({"model": "x" * 300, "messages": OK_MESSAGES}, "model"),
     ],
 )
 async def test_invalid_parameters_are_400_naming_the_parameter(
@@ -171,3 +172,15 @@ async def test_health_ready_and_metrics(http: httpx.AsyncClient) -> None:
     metrics = (await http.get("/metrics")).text
     # Prefix routes are labelled by their pattern: clients cannot inflate label sets.
     assert 'model="fake/*"' in metrics and "words-3" not in metrics
+
+
+async def test_deeply_nested_json_is_a_400_not_a_500(http: httpx.AsyncClient) -> None:
+    deep = '{"a":' * 3000 + "1" + "}" * 3000
+    body = '{"model": "echo", "messages": [{"role": "user", "content": "hi"}], "x": ' + deep + "}"
+    error = assert_error(await http.post(CHAT, content=body, headers=JSON), 400)
+    assert error["code"] == "invalid_json"
+
+
+async def test_optional_fields_accept_null(http: httpx.AsyncClient) -> None:
+    body = {"model": "echo", "messages": OK_MESSAGES, "user": None, "stop": None, "n": None}
+    assert (await http.post(CHAT, json=body)).status_code == 200

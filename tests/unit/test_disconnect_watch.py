@@ -33,19 +33,21 @@ def test_a_disconnect_cancels_the_work_and_is_swallowed() -> None:
     assert asyncio.run(run()) == (True, True)
 
 
-def test_finishing_first_never_cancels_the_task() -> None:
-    async def run() -> str:
+def test_a_disconnect_reported_after_finishing_never_cancels_the_task() -> None:
+    async def run() -> tuple[bool, bool]:
         finished = asyncio.Event()
 
         async def receive() -> dict[str, str]:
-            await finished.wait()  # as servers do once the response is complete
+            await finished.wait()  # servers report this as soon as the response is complete
             return {"type": "http.disconnect"}
 
-        async with DisconnectWatch(receive) as watch:
-            await asyncio.sleep(0)
+        survived = False
+        async with DisconnectWatch(receive, start_after=0.01) as watch:
+            await asyncio.sleep(0.05)  # the watching task is running by now
+            watch.finishing()
             finished.set()
-        await asyncio.sleep(0.01)  # the task is still alive and uncancelled here
-        assert not watch.disconnected
-        return "done"
+            await asyncio.sleep(0.05)  # work after the final send must not be cancelled
+            survived = True
+        return survived, watch.disconnected
 
-    assert asyncio.run(run()) == "done"
+    assert asyncio.run(run()) == (True, False)

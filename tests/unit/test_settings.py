@@ -102,9 +102,10 @@ def test_the_documented_example_is_valid() -> None:
     assert settings.backends and settings.models
 
 
-def test_embedded_default_serves_an_upstream_named_by_the_environment() -> None:
-    demo = parse_settings(default_document({}), "default", {})
-    assert [m.id for m in demo.models] == ["echo"]
+def test_embedded_default_serves_the_local_model_or_an_upstream_named_by_the_environment() -> None:
+    local = parse_settings(default_document({}), "default", {})
+    backend = local.backends["local"]
+    assert getattr(backend, "models", {}).keys() == {"smollm2-135m-instruct"}
     proxied = parse_settings(
         default_document({"GATEWAY_UPSTREAM_URL": "http://127.0.0.1:1/v1"}), "default", {}
     )
