@@ -44,7 +44,6 @@ from gateway.protocol.chat import (
     FunctionCall,
     FunctionCallDelta,
     ResponseMessage,
-    TextPart,
     ToolCall,
     ToolCallDelta,
     UserMessage,
@@ -146,7 +145,7 @@ def reply_text(request: ChatCompletionRequest | CompletionRequest, script: Scrip
             content = message.content
             if isinstance(content, str):
                 return content
-            return "".join(p.text for p in content if isinstance(p, TextPart))
+            return "".join(p.text if isinstance(p.text, str) else "" for p in content)
     return ""
 
 

@@ -19,11 +19,10 @@ from gateway.protocol.common import (
     Usage,
 )
 
-# --- content parts, tagged by "type" -----------------------------------------------------
-
-
-class TextPart(Struct, tag_field="type", tag="text", kw_only=True):
-    text: str
+# --- content parts --------------------------------------------------------------------
+# One tolerant Struct rather than a tagged union: part types this gateway does not know
+# (vLLM's `video_url`, new OpenAI parts) pass through to the upstream untouched, while the
+# known ones are checked for their required field.
 
 
 class ImageURL(Struct, kw_only=True):
@@ -31,29 +30,35 @@ class ImageURL(Struct, kw_only=True):
     detail: str | UnsetType = UNSET
 
 
-class ImagePart(Struct, tag_field="type", tag="image_url", kw_only=True):
-    image_url: ImageURL
-
-
 class InputAudio(Struct, kw_only=True):
     data: str
     format: str
 
 
-class AudioPart(Struct, tag_field="type", tag="input_audio", kw_only=True):
-    input_audio: InputAudio
+class ContentPart(Struct, kw_only=True):
+    type: str
+    text: str | UnsetType = UNSET
+    image_url: ImageURL | UnsetType = UNSET
+    input_audio: InputAudio | UnsetType = UNSET
+    file: dict[str, Any] | UnsetType = UNSET
+    refusal: str | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        required = _PART_FIELDS.get(self.type)
+        if required is not None and getattr(self, required) is UNSET:
+            raise ValueError(f"a `{self.type}` content part needs `{required}`")
 
 
-class FilePart(Struct, tag_field="type", tag="file", kw_only=True):
-    file: dict[str, Any]
-
-
-class RefusalPart(Struct, tag_field="type", tag="refusal", kw_only=True):
-    refusal: str
-
-
-UserContentPart = TextPart | ImagePart | AudioPart | FilePart
-AssistantContentPart = TextPart | RefusalPart
+_PART_FIELDS = {
+    "text": "text",
+    "image_url": "image_url",
+    "input_audio": "input_audio",
+    "file": "file",
+    "refusal": "refusal",
+}
+TextPart = ContentPart
+UserContentPart = ContentPart
+AssistantContentPart = ContentPart
 
 # --- tools --------------------------------------------------------------------------------
 
@@ -66,8 +71,14 @@ class FunctionDefinition(Struct, kw_only=True):
 
 
 class Tool(Struct, kw_only=True):
-    type: Literal["function"]
-    function: FunctionDefinition
+    # `function`, or newer kinds (`custom`) that pass through to upstreams that know them.
+    type: str
+    function: FunctionDefinition | UnsetType = UNSET
+    custom: dict[str, Any] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.type == "function" and self.function is UNSET:
+            raise ValueError("a `function` tool needs `function`")
 
 
 class FunctionName(Struct, kw_only=True):
@@ -75,8 +86,17 @@ class FunctionName(Struct, kw_only=True):
 
 
 class NamedToolChoice(Struct, kw_only=True):
-    type: Literal["function"]
-    function: FunctionName
+    """`{"type": "function", "function": {"name": ...}}`, or newer object forms
+    (`allowed_tools`, `custom`) that pass through."""
+
+    type: str
+    function: FunctionName | UnsetType = UNSET
+    allowed_tools: dict[str, Any] | UnsetType = UNSET
+    custom: dict[str, Any] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if self.type == "function" and self.function is UNSET:
+            raise ValueError("`tool_choice` of type `function` needs `function.name`")
 
 
 ToolChoice = Literal["none", "auto", "required"] | NamedToolChoice

@@ -22,6 +22,7 @@ _MAX_PASSES = 50
 _ERROR_RE = re.compile(r"^(?P<msg>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.DOTALL)
 _UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
 _MISSING_RE = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
+_EXPONENT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 _SEGMENT_RE = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -72,21 +73,42 @@ def parse_settings(document: Any, source: str, env: Mapping[str, str]) -> Settin
 
 
 def apply_env_overrides(document: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    """`GATEWAY__SERVER__PORT=9000` sets `server.port`; values are parsed as YAML scalars."""
+    """`GATEWAY__SERVER__PORT=9000` sets `server.port`. Levels are joined by `__`; names
+    match existing keys case-insensitively (`GATEWAY__BACKENDS__OpenAI__...` finds `OpenAI`),
+    a number indexes a list (`GATEWAY__MODELS__0__BACKEND`), values are parsed as YAML
+    scalars (and `1e3`-style numbers as numbers)."""
     result: dict[str, Any] = _deep_copy(document)
     for name in sorted(env):
         if not name.startswith(ENV_PREFIX) or len(name) == len(ENV_PREFIX):
             continue
-        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
-        node = result
-        for key in keys[:-1]:
-            child = node.get(key)
-            if not isinstance(child, dict):
-                child = {}
-                node[key] = child
-            node = child
-        node[keys[-1]] = yaml.safe_load(env[name])
+        keys = name[len(ENV_PREFIX) :].split("__")
+        node: Any = result
+        for i, key in enumerate(keys):
+            last = i == len(keys) - 1
+            if isinstance(node, list):
+                if not key.isdigit() or int(key) >= len(node):
+                    raise ConfigError(name, [f"{name}: `{key}` is not an index of that list"])
+                if last:
+                    node[int(key)] = _scalar(env[name])
+                else:
+                    node = node[int(key)]
+                continue
+            match = next((k for k in node if isinstance(k, str) and k.lower() == key.lower()), None)
+            field = match if match is not None else key.lower()
+            if last:
+                node[field] = _scalar(env[name])
+            else:
+                if not isinstance(node.get(field), dict | list):
+                    node[field] = {}
+                node = node[field]
     return result
+
+
+def _scalar(text: str) -> Any:
+    value = yaml.safe_load(text)
+    if isinstance(value, str) and _EXPONENT_RE.match(value):
+        return float(value)  # YAML 1.1 reads `1e3` as a string
+    return value
 
 
 def cross_check(settings: Settings) -> list[str]:

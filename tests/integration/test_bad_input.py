@@ -184,3 +184,29 @@ async def test_deeply_nested_json_is_a_400_not_a_500(http: httpx.AsyncClient) ->
 async def test_optional_fields_accept_null(http: httpx.AsyncClient) -> None:
     body = {"model": "echo", "messages": OK_MESSAGES, "user": None, "stop": None, "n": None}
     assert (await http.post(CHAT, json=body)).status_code == 200
+
+
+async def test_new_and_extension_shapes_pass_validation(http: httpx.AsyncClient) -> None:
+    body = {
+        "model": "echo",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "hi"},
+                    {"type": "video_url", "video_url": {"url": "https://example.invalid/v.mp4"}},
+                ],
+            }
+        ],
+        "tools": [{"type": "custom", "custom": {"name": "grep"}}],
+        "tool_choice": {"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": []}},
+    }
+    response = await http.post(CHAT, json=body)
+    assert response.status_code == 200, response.text
+
+
+async def test_known_parts_and_tools_still_need_their_fields(http: httpx.AsyncClient) -> None:
+    part = {"model": "echo", "messages": [{"role": "user", "content": [{"type": "text"}]}]}
+    assert_error(await http.post(CHAT, json=part), 400, "messages[0].content[0]")
+    tool = {"model": "echo", "messages": OK_MESSAGES, "tools": [{"type": "function"}]}
+    assert_error(await http.post(CHAT, json=tool), 400, "tools[0]")

@@ -129,3 +129,21 @@ def test_cli_check_prints_every_error_and_schema_matches_the_types(tmp_path: Pat
         [sys.executable, "-m", "gateway", "schema"], capture_output=True, text=True, check=True
     )
     assert msgspec.json.decode(schema.stdout) == msgspec.json.schema(Settings)
+
+
+def test_environment_overrides_find_existing_keys_lists_and_exponents() -> None:
+    document = {
+        "backends": {"OpenAI": {"type": "openai", "base_url": "http://a"}},
+        "models": [{"id": "m", "backend": "OpenAI"}],
+    }
+    env = {
+        "GATEWAY__BACKENDS__OPENAI__BASE_URL": "http://b",
+        "GATEWAY__MODELS__0__OWNED_BY": "ops",
+        "GATEWAY__DEFAULTS__TIMEOUTS__IDLE": "1e3",
+    }
+    settings = parse_settings(document, "test", env)
+    assert getattr(settings.backends["OpenAI"], "base_url", None) == "http://b"
+    assert settings.models[0].owned_by == "ops"
+    assert settings.defaults.timeouts.idle == 1000.0
+    with pytest.raises(ConfigError, match="not an index"):
+        parse_settings(document, "test", {"GATEWAY__MODELS__5__ID": "x"})

@@ -20,10 +20,12 @@ from gateway.protocol.chat import (
     AssistantMessage,
     ChatCompletionRequest,
     ChatMessage,
+    ContentPart,
     DeveloperMessage,
+    FunctionDefinition,
     FunctionMessage,
     SystemMessage,
-    TextPart,
+    Tool,
     ToolMessage,
     UserMessage,
 )
@@ -66,7 +68,7 @@ class ChatPrompter:
                 param="model",
             )
         messages = [_message(m) for m in request.messages]
-        tools = [msgspec.to_builtins(t) for t in request.tools] if request.tools else None
+        tools = [msgspec.to_builtins(t) for t in function_tools(request)] or None
         if tools and not self._renders_tools:
             messages = _with_tools_in_system(messages, tools)
             tools = None
@@ -84,6 +86,17 @@ class ChatPrompter:
         )
 
 
+def function_tools(request: ChatCompletionRequest) -> list[Tool]:
+    """The request's tools; local models call functions only."""
+    tools = request.tools if isinstance(request.tools, list) else []
+    for tool in tools:
+        if not isinstance(tool.function, FunctionDefinition):
+            raise InvalidRequestError(
+                f"local models support `function` tools only, not `{tool.type}`", param="tools"
+            )
+    return tools
+
+
 def _text(content: object, role: str) -> str:
     if content is None:
         return ""
@@ -91,14 +104,14 @@ def _text(content: object, role: str) -> str:
         return content
     parts: list[str] = []
     for part in content if isinstance(content, list) else []:
-        if isinstance(part, TextPart):
+        if isinstance(part, ContentPart) and isinstance(part.text, str):
             parts.append(part.text)
-        elif hasattr(part, "refusal"):
-            parts.append(str(part.refusal))
+        elif isinstance(part, ContentPart) and isinstance(part.refusal, str):
+            parts.append(part.refusal)
         else:
+            kind = part.type if isinstance(part, ContentPart) else type(part).__name__
             raise InvalidRequestError(
-                f"this local model reads text only; a {role} message has a "
-                f"`{type(part).__name__}` part",
+                f"this local model reads text only; a {role} message has a `{kind}` part",
                 param="messages",
             )
     return "".join(parts)

@@ -9,15 +9,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.backends.llama_cpp.chat_prompt import function_tools
 from gateway.backends.llama_cpp.generation import Sampling
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.errors import InvalidRequestError
 from gateway.protocol.chat import (
     ChatCompletionRequest,
+    FunctionDefinition,
+    FunctionName,
     JSONObjectFormat,
     JSONSchemaFormat,
     NamedToolChoice,
-    Tool,
 )
 from gateway.protocol.completions import CompletionRequest
 
@@ -39,9 +41,7 @@ def plan_chat(model: LoadedModel, request: ChatCompletionRequest) -> Plan:
     forced = _forced_tools(request)
     grammar_schema: dict[str, Any] | None = None
     if forced:
-        grammar_schema = _tool_call_schema(
-            [t for t in request.tools or [] if t.function.name in forced]
-        )
+        grammar_schema = _tool_call_schema([f for f in _functions(request) if f.name in forced])
     elif isinstance(request.response_format, JSONSchemaFormat):
         schema = request.response_format.json_schema.schema
         grammar_schema = schema if isinstance(schema, dict) else {"type": "object"}
@@ -158,37 +158,45 @@ def _stops(stop: object) -> tuple[str, ...]:
     return ()
 
 
+def _functions(request: ChatCompletionRequest) -> list[FunctionDefinition]:
+    return [
+        t.function for t in function_tools(request) if isinstance(t.function, FunctionDefinition)
+    ]
+
+
 def _forced_tools(request: ChatCompletionRequest) -> tuple[str, ...]:
-    tools = request.tools if isinstance(request.tools, list) else []
+    functions = _functions(request)
     choice = request.tool_choice
     if isinstance(choice, NamedToolChoice):
-        names = {t.function.name for t in tools}
-        if choice.function.name not in names:
+        if not isinstance(choice.function, FunctionName):
+            raise InvalidRequestError(
+                f"local models do not support `tool_choice` of type `{choice.type}`",
+                param="tool_choice",
+            )
+        if choice.function.name not in {f.name for f in functions}:
             raise InvalidRequestError(
                 f"`tool_choice` names `{choice.function.name}`, which is not in `tools`",
                 param="tool_choice",
             )
         return (choice.function.name,)
     if choice == "required":
-        if not tools:
+        if not functions:
             raise InvalidRequestError("`tool_choice: required` needs `tools`", param="tool_choice")
-        return tuple(t.function.name for t in tools)
+        return tuple(f.name for f in functions)
     return ()
 
 
-def _tool_call_schema(tools: list[Tool]) -> dict[str, Any]:
+def _tool_call_schema(functions: list[FunctionDefinition]) -> dict[str, Any]:
     options = [
         {
             "type": "object",
             "properties": {
-                "name": {"const": tool.function.name},
-                "arguments": tool.function.parameters
-                if isinstance(tool.function.parameters, dict)
-                else {"type": "object"},
+                "name": {"const": f.name},
+                "arguments": f.parameters if isinstance(f.parameters, dict) else {"type": "object"},
             },
             "required": ["name", "arguments"],
         }
-        for tool in tools
+        for f in functions
     ]
     return options[0] if len(options) == 1 else {"anyOf": options}
 
