@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from openai import OpenAI
 
@@ -58,6 +59,8 @@ def test_multiple_workers_serve(tmp_path: Path, loopback: str) -> None:
         env={"GATEWAY__SERVER__ACCESS_LOG": "false", "LOOP_KEY": "sk-loopback-secret"},
     )
     try:
+        workers = psutil.Process(proc.proc.pid).children(recursive=True)
+        assert len([w for w in workers if "python" in w.name().lower()]) >= 2
         with OpenAI(base_url=f"{base}/v1", api_key="x", max_retries=0) as client:
             for _ in range(6):
                 stream = client.chat.completions.create(model="echo", messages=USER, stream=True)
