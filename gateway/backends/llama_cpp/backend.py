@@ -39,7 +39,7 @@ class LlamaCppBackend:
         self._ready = False
 
     def preflight(self) -> None:
-        self.models.preflight()
+        self.models.preflight(load=self._spec.load == "at_startup")
 
     async def start(self) -> None:
         if self._spec.load == "at_startup":

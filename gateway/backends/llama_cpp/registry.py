@@ -40,11 +40,15 @@ class LocalModels:
         found = discover(Path(self._spec.models_dir).expanduser()) if self._spec.models_dir else {}
         return {**found, **self._configured}
 
-    def preflight(self) -> None:
-        """Check every configured file (exists, GGUF, sha256) before serving anything."""
-        for model in self._configured.values():
+    def preflight(self, *, load: bool) -> None:
+        """Check every configured file (exists, GGUF, sha256) before serving anything and,
+        with `load`, load it now, so that a corrupt file stops startup with its name."""
+        for name, model in self._configured.items():
             check(model)
             self._checked.add(model.path)
+            if load and name not in self._loaded:
+                llm = load_llama(model, self._spec)
+                self._loaded[name] = LoadedModel.wrap(model, llm, self._spec.queue_size)
 
     async def load_configured(self) -> None:
         for name in self._configured:
