@@ -300,3 +300,47 @@ def test_a_hash_mismatch_refuses_to_serve(tmp_path: Path) -> None:
     )
     assert run.returncode == 2
     assert "sha256 mismatch" in run.stderr and str(copy) in run.stderr
+
+
+def test_a_full_tool_round_through_the_local_model(sdk: OpenAI) -> None:
+    messages: list = [{"role": "user", "content": "What is the weather in Paris for 2 days?"}]
+    first = sdk.chat.completions.create(
+        model=MODEL,
+        messages=messages,
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        max_tokens=60,
+        temperature=0,
+    )
+    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    messages += [
+        {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},
+        {"role": "tool", "tool_call_id": call.id, "content": '{"forecast": "sunny", "c": 21}'},
+    ]
+    final = sdk.chat.completions.create(
+        model=MODEL,
+        messages=messages,
+        tools=[WEATHER],  # type: ignore[list-item]
+        tool_choice="none",
+        max_tokens=30,
+        temperature=0,
+    )
+    assert final.choices[0].message.content
+    assert final.choices[0].message.tool_calls is None
+
+
+def test_auto_tool_choice_returns_a_valid_call_or_plain_text(sdk: OpenAI) -> None:
+    reply = sdk.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "Call get_weather for Rome, 1 day."}],
+        tools=[WEATHER],
+        max_tokens=60,
+        temperature=0,  # type: ignore[list-item]
+    )
+    choice = reply.choices[0]
+    if choice.message.tool_calls:
+        assert choice.finish_reason == "tool_calls"
+        arguments = json.loads(choice.message.tool_calls[0].function.arguments)
+        assert isinstance(arguments["city"], str)
+    else:
+        assert isinstance(choice.message.content, str)

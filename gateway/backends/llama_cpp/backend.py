@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from gateway.backends.base import BackendCall, Capabilities
-from gateway.backends.llama_cpp import generation, request_plan
+from gateway.backends.llama_cpp import generation, reply_shape, request_plan
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.registry import LocalModels
 from gateway.errors import GatewayTimeoutError
@@ -84,45 +84,31 @@ class LlamaCppBackend:
             cancelled.set()  # a cancelled request stops its generation within one token
             call.ctx.backend_seconds += time.perf_counter() - started
         text = "".join(outcome.text)
-        usage = _usage(len(plan.tokens), outcome.completion_tokens)
-        ids = _ids(call)
+        chunk_id, created = _ids(call)
+        reply: dict[str, Any] = {
+            "id": chunk_id,
+            "created": created,
+            "model": call.upstream_model,
+            "usage": reply_shape.usage(len(plan.tokens), outcome.completion_tokens),
+        }
         if isinstance(call.request, ChatCompletionRequest):
-            message, finish = _message(text, plan, outcome.finish_reason)
-            reply: dict[str, Any] = {
-                "id": ids[0],
-                "object": "chat.completion",
-                "created": ids[1],
-                "model": call.upstream_model,
-                "choices": [
-                    {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
-                ],
-                "usage": usage,
-            }
+            message, finish = reply_shape.message(text, plan, outcome.finish_reason)
+            reply["object"] = "chat.completion"
+            reply["choices"] = [
+                {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+            ]
         else:
-            reply = {
-                "id": ids[0].replace("chatcmpl", "cmpl"),
-                "object": "text_completion",
-                "created": ids[1],
-                "model": call.upstream_model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "text": text,
-                        "finish_reason": outcome.finish_reason,
-                        "logprobs": None,
-                    }
-                ],
-                "usage": usage,
-            }
+            reply["object"] = "text_completion"
+            reply["choices"] = [
+                {"index": 0, "text": text, "finish_reason": outcome.finish_reason, "logprobs": None}
+            ]
         return decode_fields(_encoder.encode(reply))
 
-    async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:  # noqa: PLR0915
+    async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
         model = await self.models.get(call.upstream_model)
         plan = await self._plan(model, call)
-        chat = isinstance(call.request, ChatCompletionRequest)
-        chunk_id, created = _ids(call)
-        if not chat:
-            chunk_id = chunk_id.replace("chatcmpl", "cmpl")
+        chunks = _Chunks(call)
+        shaper = reply_shape.StreamShaper(plan)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
@@ -130,19 +116,6 @@ class LlamaCppBackend:
         def emit(text: str) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, text)
 
-        def chunk(choice: dict[str, Any], usage: dict[str, int] | None = None) -> RawFields:
-            body: dict[str, Any] = {
-                "id": chunk_id,
-                "object": "chat.completion.chunk" if chat else "text_completion",
-                "created": created,
-                "model": call.upstream_model,
-                "choices": [choice] if choice else [],
-            }
-            if usage is not None:
-                body["usage"] = usage
-            return decode_fields(_encoder.encode(body))
-
-        buffered = bool(plan.forced_tools)  # a forced tool call is sent whole, once parsed
         async with model.gate.slot(call.ctx.priority):
             started = time.perf_counter()
             job = asyncio.ensure_future(
@@ -151,7 +124,7 @@ class LlamaCppBackend:
                     model.llm,
                     plan.tokens,
                     plan.sampling,
-                    _ignore if buffered else emit,
+                    emit,
                     cancelled,
                     self._deadline(),
                     model.end_tokens,
@@ -159,29 +132,11 @@ class LlamaCppBackend:
             )
             job.add_done_callback(lambda _: loop.call_soon(queue.put_nowait, _END))
             try:
-                if chat:
-                    yield chunk(
-                        {
-                            "index": 0,
-                            "delta": {"role": "assistant", "content": ""},
-                            "finish_reason": None,
-                            "logprobs": None,
-                        }
-                    )
+                yield chunks.opening()
                 while (item := await queue.get()) is not _END:
-                    if chat:
-                        yield chunk(
-                            {
-                                "index": 0,
-                                "delta": {"content": item},
-                                "finish_reason": None,
-                                "logprobs": None,
-                            }
-                        )
-                    else:
-                        yield chunk(
-                            {"index": 0, "text": item, "finish_reason": None, "logprobs": None}
-                        )
+                    text = shaper.push(item)
+                    if text:
+                        yield chunks.text(text)
                 try:
                     outcome = job.result()
                 except generation.GenerationTimeout:
@@ -192,34 +147,13 @@ class LlamaCppBackend:
                     # Hold the model until its thread has really stopped (within a token).
                     await asyncio.shield(job)
                 call.ctx.backend_seconds += time.perf_counter() - started
-        finish = outcome.finish_reason
-        if chat and buffered:
-            message, finish = _message("".join(outcome.text), plan, finish)
-            for i, call_ in enumerate(message.get("tool_calls") or []):
-                yield chunk(
-                    {
-                        "index": 0,
-                        "delta": {"tool_calls": [{"index": i, **call_}]},
-                        "finish_reason": None,
-                        "logprobs": None,
-                    }
-                )
-            if message.get("content"):
-                yield chunk(
-                    {
-                        "index": 0,
-                        "delta": {"content": message["content"]},
-                        "finish_reason": None,
-                        "logprobs": None,
-                    }
-                )
-        final: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
-        if chat:
-            final["delta"] = {}
-        else:
-            final["text"] = ""
-        yield chunk(final)
-        yield chunk({}, _usage(len(plan.tokens), outcome.completion_tokens))
+        calls, text, finish = shaper.finish(outcome.finish_reason)
+        for i, tool_call in enumerate(calls):
+            yield chunks.tool_call(i, tool_call)
+        if text:
+            yield chunks.text(text)
+        yield chunks.closing(finish)
+        yield chunks.usage(reply_shape.usage(len(plan.tokens), outcome.completion_tokens))
 
     def _deadline(self) -> float:
         return time.monotonic() + self._spec.max_generation_seconds
@@ -239,32 +173,49 @@ def _ids(call: BackendCall) -> tuple[str, int]:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
 
-def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
+class _Chunks:
+    """Chunk payloads of one stream, chat or legacy completions."""
 
+    def __init__(self, call: BackendCall) -> None:
+        self._chat = isinstance(call.request, ChatCompletionRequest)
+        chunk_id, self._created = _ids(call)
+        self._id = chunk_id if self._chat else chunk_id.replace("chatcmpl", "cmpl")
+        self._model = call.upstream_model
 
-def _message(
-    text: str, plan: request_plan.Plan, finish: str | None
-) -> tuple[dict[str, Any], str | None]:
-    """The assistant message; for a forced tool choice, the parsed call."""
-    if plan.forced_tools:
-        try:
-            parsed = msgspec.json.decode(text)
-        except msgspec.DecodeError:
-            parsed = None
-        if isinstance(parsed, dict) and parsed.get("name") in plan.forced_tools:
-            arguments = parsed.get("arguments", {})
-            call = {
-                "id": f"call_{uuid.uuid4().hex[:24]}",
-                "type": "function",
-                "function": {
-                    "name": parsed["name"],
-                    "arguments": _encoder.encode(arguments).decode(),
-                },
-            }
-            return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
-    return {"role": "assistant", "content": text}, finish
+    def _chunk(
+        self, choice: dict[str, Any] | None, extra: dict[str, Any] | None = None
+    ) -> RawFields:
+        body: dict[str, Any] = {
+            "id": self._id,
+            "object": "chat.completion.chunk" if self._chat else "text_completion",
+            "created": self._created,
+            "model": self._model,
+            "choices": [choice] if choice else [],
+        }
+        if extra:
+            body.update(extra)
+        return decode_fields(_encoder.encode(body))
+
+    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> RawFields:
+        return self._chunk({"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None})
+
+    def opening(self) -> RawFields:
+        if self._chat:
+            return self._delta({"role": "assistant", "content": ""})
+        return self._chunk({"index": 0, "text": "", "finish_reason": None, "logprobs": None})
+
+    def text(self, text: str) -> RawFields:
+        if self._chat:
+            return self._delta({"content": text})
+        return self._chunk({"index": 0, "text": text, "finish_reason": None, "logprobs": None})
+
+    def tool_call(self, index: int, call: dict[str, Any]) -> RawFields:
+        return self._delta({"tool_calls": [{"index": index, **call}]})
+
+    def closing(self, finish: str | None) -> RawFields:
+        if self._chat:
+            return self._delta({}, finish)
+        return self._chunk({"index": 0, "text": "", "finish_reason": finish, "logprobs": None})
+
+    def usage(self, usage: dict[str, int]) -> RawFields:
+        return self._chunk(None, {"usage": usage})

@@ -32,6 +32,8 @@ class Plan:
     sampling: Sampling
     # Set when the output must be a call to one of these tools (forced `tool_choice`).
     forced_tools: tuple[str, ...] = ()
+    # Functions the model may call on its own (`tool_choice: auto`): its text is parsed.
+    auto_functions: tuple[FunctionDefinition, ...] = ()
 
 
 def plan_chat(model: LoadedModel, request: ChatCompletionRequest) -> Plan:
@@ -48,10 +50,12 @@ def plan_chat(model: LoadedModel, request: ChatCompletionRequest) -> Plan:
     elif isinstance(request.response_format, JSONObjectFormat):
         grammar_schema = {"type": "object"}
     stops = (*rendered.stop, *_stops(request.stop))
+    auto = () if forced or request.tool_choice == "none" else tuple(_functions(request))
     return Plan(
         tokens=tokens,
         sampling=_sampling(model, request, tokens, stops, _grammar(grammar_schema)),
         forced_tools=forced,
+        auto_functions=auto,
     )
 
 

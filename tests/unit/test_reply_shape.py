@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from gateway.backends.llama_cpp.generation import Sampling
+from gateway.backends.llama_cpp.reply_shape import StreamShaper, message
+from gateway.backends.llama_cpp.request_plan import Plan
+from gateway.protocol.chat import FunctionDefinition
+
+WEATHER = FunctionDefinition(
+    name="get_weather",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+)
+AUTO = Plan(tokens=[1], sampling=Sampling(max_tokens=5), auto_functions=(WEATHER,))
+
+
+def test_plain_answers_stream_at_once_with_auto_tools() -> None:
+    shaper = StreamShaper(AUTO)
+    assert shaper.push("  ") == ""
+    assert shaper.push("Hello") == "  Hello"
+    assert shaper.push(" there") == " there"
+    assert shaper.finish("stop") == ([], "", "stop")
+
+
+def test_text_that_opens_like_a_call_is_held_and_parsed() -> None:
+    shaper = StreamShaper(AUTO)
+    pieces = ['{"name": ', '"get_weather", "arguments": ', '{"city": "Oslo"}}']
+    assert [shaper.push(p) for p in pieces] == ["", "", ""]
+    calls, text, finish = shaper.finish("stop")
+    assert finish == "tool_calls" and text == ""
+    assert calls[0]["function"] == {"name": "get_weather", "arguments": '{"city":"Oslo"}'}
+
+
+def test_held_text_that_is_not_a_call_is_sent_as_text() -> None:
+    shaper = StreamShaper(AUTO)
+    assert shaper.push("{not json") == ""
+    assert shaper.finish("length") == ([], "{not json", "length")
+
+
+def test_message_without_tools_is_text() -> None:
+    plan = Plan(tokens=[1], sampling=Sampling(max_tokens=5))
+    assert message("hi", plan, "stop") == ({"role": "assistant", "content": "hi"}, "stop")

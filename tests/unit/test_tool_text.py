@@ -1,0 +1,63 @@
+"""The `auto` tool-call parser on the text shapes small models really produce."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.backends.llama_cpp.tool_text import TextToolCall, parse_tool_calls
+from gateway.protocol.chat import FunctionDefinition
+
+WEATHER = FunctionDefinition(
+    name="get_weather",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city"],
+    },
+)
+TIME = FunctionDefinition(name="get_time", parameters={"type": "object", "properties": {}})
+PARIS = TextToolCall("get_weather", {"city": "Paris", "days": 2})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}',
+        '  ```json\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}\n```',
+        '```\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}\n```',
+        '{{"name": "get_weather", "arguments": {{"city": "Paris", "days": 2}}}}',
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}\n</tool_call>',
+        '{"name": "get_weather", "parameters": {"city": "Paris", "days": 2}}',
+        '{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\", \\"days\\": 2}"}',
+        '{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}',
+        'Sure! {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}',
+    ],
+)
+def test_shapes_that_are_calls(text: str) -> None:
+    assert parse_tool_calls(text, [WEATHER, TIME]) == [PARIS]
+
+
+def test_a_list_is_parallel_calls() -> None:
+    text = '[{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}, {"name": "get_time", "arguments": {}}]'
+    assert parse_tool_calls(text, [WEATHER, TIME]) == [PARIS, TextToolCall("get_time", {})]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The weather in Paris is sunny.",
+        '{"name": "get_wether", "arguments": {"city": "Paris"}}',  # wrong tool name
+        '{"name": "get_weather", "arguments": {"city": "Paris"',  # broken JSON
+        '{"name": "get_weather", "arguments": {"days": 2}}',  # missing required
+        '{"name": "get_weather", "arguments": {"city": 7}}',  # wrong type
+        '{"name": "get_weather", "arguments": {"city": "Paris", "days": true}}',  # bool != int
+        '[{"name": "get_weather", "arguments": {"city": "P"}}, {"name": "nope", "arguments": {}}]',
+        '{"city": "Paris"}',
+    ],
+)
+def test_shapes_that_stay_text(text: str) -> None:
+    assert parse_tool_calls(text, [WEATHER, TIME]) is None
+
+
+def test_no_tools_means_no_calls() -> None:
+    assert parse_tool_calls('{"name": "get_weather", "arguments": {"city": "x"}}', []) is None
