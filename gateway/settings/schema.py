@@ -104,6 +104,8 @@ class LlamaCppBackend(Config, frozen=True, tag_field="type", tag="llama_cpp"):
     # llama.cpp's extra weight buffers (AMX / repacked layouts). Off by default: with this
     # llama-cpp-python build, AMX-capable CPUs crashed in the first multi-token decode.
     weight_repack: bool = False
+    # llama.cpp's own load log on stderr (shows e.g. "offloaded 31/31 layers to GPU").
+    verbose: bool = False
     type_k: KVCacheType | None = None
     type_v: KVCacheType | None = None
     load: Literal["on_first_use", "at_startup"] = "on_first_use"

