@@ -38,6 +38,7 @@ class LoadedModel:
         model = llm._model  # llama-cpp-python's vocabulary accessors live here
         bos, eos = llm.token_bos(), llm.token_eos()
         end = {t for t in (eos, model.token_eot()) if t is not None and t >= 0}
+        end |= _end_of_generation_tokens(llm)
         fim_ids = (model.token_prefix(), model.token_suffix(), model.token_middle())
         return cls(
             file=file,
@@ -67,3 +68,14 @@ class LoadedModel:
         closer = getattr(self.llm, "close", None)
         if closer is not None:
             closer()
+
+
+def _end_of_generation_tokens(llm: Any) -> set[int]:
+    """Every token the vocabulary marks as ending generation (`<|endoftext|>`, `<|im_end|>`,
+    `<|fim_pad|>`, ...): instruct models use one, fill-in-the-middle another."""
+    import llama_cpp
+
+    vocab = getattr(llm._model, "vocab", None)
+    if vocab is None:
+        return set()
+    return {t for t in range(llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)}
