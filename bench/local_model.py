@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _procs import Child, free_port
 
 from gateway.backends.llama_cpp.loader import load_llama
-from gateway.backends.llama_cpp.model_files import ModelFile, package_dir
+from gateway.model_files import ModelFile, package_dir
 from gateway.settings.schema import LlamaCppBackend
 
 ROOT = Path(__file__).resolve().parent.parent

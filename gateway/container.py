@@ -16,8 +16,9 @@ from gateway.backends.base import Backend, ModelLister
 from gateway.backends.fake import FakeBackend
 from gateway.backends.http_pool import HTTPPool
 from gateway.backends.llama_cpp import LlamaCppBackend
-from gateway.backends.llama_cpp.model_files import ModelFileError
+from gateway.backends.onnx_embedder import OnnxEmbedderBackend
 from gateway.backends.openai_compat import OpenAICompatBackend
+from gateway.model_files import ModelFileError
 from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
@@ -25,6 +26,7 @@ from gateway.pipeline.pipeline import Pipeline
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import FakeBackend as FakeSpec
 from gateway.settings.schema import LlamaCppBackend as LlamaCppSpec
+from gateway.settings.schema import OnnxEmbedderBackend as OnnxEmbedderSpec
 from gateway.settings.schema import OpenAIBackend, Settings
 from routers.catalog import CatalogEntry, ModelCatalog
 from routers.static import StaticRouter
@@ -83,7 +85,7 @@ class Container:
         """Check local model files before serving; raises `ConfigError` naming each file."""
         problems: list[str] = []
         for name, backend in self.backends.items():
-            if isinstance(backend, LlamaCppBackend):
+            if isinstance(backend, LlamaCppBackend | OnnxEmbedderBackend):
                 try:
                     backend.preflight()
                 except ModelFileError as exc:
@@ -104,8 +106,8 @@ class Container:
 
 def _discovers(settings: Settings, name: str) -> bool:
     spec = settings.backends.get(name)
-    if isinstance(spec, LlamaCppSpec):
-        return True  # configured models and any `*.gguf` in its models_dir
+    if isinstance(spec, LlamaCppSpec | OnnxEmbedderSpec):
+        return True  # local models list themselves (and any `*.gguf` in a models_dir)
     return isinstance(spec, OpenAIBackend) and spec.discover_models
 
 
@@ -141,6 +143,8 @@ def _build_backends(
             )
         elif isinstance(spec, FakeSpec):
             backends[name] = FakeBackend(name, spec)
+        elif isinstance(spec, OnnxEmbedderSpec):
+            backends[name] = OnnxEmbedderBackend(name, spec)
         elif isinstance(spec, LlamaCppSpec):
             try:
                 backends[name] = LlamaCppBackend(name, spec)

@@ -61,7 +61,11 @@ def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHan
     async def completions(scope: Any, receive: Any, send: Any) -> None:
         await serve("completions", scope, receive, send)
 
-    return [chat_completions, completions]
+    @asgi("/v1/embeddings", copy_scope=False)
+    async def embeddings(scope: Any, receive: Any, send: Any) -> None:
+        await serve("embeddings", scope, receive, send)
+
+    return [chat_completions, completions, embeddings]
 
 
 def _priority(headers: list[tuple[bytes, bytes]]) -> int:

@@ -12,11 +12,13 @@ from gateway.errors import InvalidRequestError, UnsupportedMediaTypeError
 from gateway.pipeline.pipeline import ParsedRequest
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
+from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import decode_fields
 
 _DECODERS: dict[Endpoint, msgspec.json.Decoder[Any]] = {
     "chat/completions": msgspec.json.Decoder(ChatCompletionRequest),
     "completions": msgspec.json.Decoder(CompletionRequest),
+    "embeddings": msgspec.json.Decoder(EmbeddingRequest),
 }
 _PATH_RE = re.compile(r"^(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
 _JSON_TYPES = (b"application/json", b"text/json")
@@ -39,7 +41,9 @@ def decode_request(endpoint: Endpoint, body: bytes) -> ParsedRequest:
     if not body.strip():
         raise InvalidRequestError(
             "The request body is empty: send a JSON object with `model` and "
-            + ("`messages`." if endpoint == "chat/completions" else "`prompt`.")
+            + {"chat/completions": "`messages`.", "completions": "`prompt`."}.get(
+                endpoint, "`input`."
+            )
         )
     if not body.isascii():
         try:

@@ -15,9 +15,10 @@ from typing import Literal, Protocol, runtime_checkable
 from gateway.context import RequestContext
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
+from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import RawFields
 
-Endpoint = Literal["chat/completions", "completions"]
+Endpoint = Literal["chat/completions", "completions", "embeddings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +33,7 @@ class Capabilities:
 @dataclass(slots=True)
 class BackendCall:
     endpoint: Endpoint
-    request: ChatCompletionRequest | CompletionRequest
+    request: ChatCompletionRequest | CompletionRequest | EmbeddingRequest
     # The client's request as raw fields with `model` already set to `upstream_model`.
     fields: RawFields
     upstream_model: str

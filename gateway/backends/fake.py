@@ -11,8 +11,9 @@ from collections.abc import AsyncGenerator
 
 from gateway.backends import fake_script
 from gateway.backends.base import BackendCall, Capabilities
-from gateway.errors import BadGatewayError, UpstreamStatusError
+from gateway.errors import BadGatewayError, InvalidRequestError, UpstreamStatusError
 from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.raw import RawFields, from_struct
 from gateway.settings.schema import FakeBackend as FakeBackendSpec
 
@@ -58,6 +59,7 @@ class FakeBackend:
         return script
 
     async def complete(self, call: BackendCall) -> RawFields:
+        _no_embeddings(call)
         script = self._script(call)
         if script.stall_first:
             await asyncio.sleep(_STALL_SECONDS)
@@ -66,15 +68,17 @@ class FakeBackend:
         request = call.request
         if isinstance(request, ChatCompletionRequest):
             return from_struct(fake_script.chat_completion(request, script))
+        assert isinstance(request, CompletionRequest)
         return from_struct(fake_script.text_completion(request, script))
 
     async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
+        _no_embeddings(call)
         script = self._script(call)
         request = call.request
         chunks = (
             fake_script.chat_chunks(request, script)
             if isinstance(request, ChatCompletionRequest)
-            else fake_script.text_chunks(request, script)
+            else fake_script.text_chunks(request, script)  # type: ignore[arg-type]
         )
         delay = script.chunk_delay or self._token_delay
         if script.stall_first:
@@ -88,3 +92,10 @@ class FakeBackend:
             if delay:
                 await asyncio.sleep(delay)
             yield from_struct(chunk)
+
+
+def _no_embeddings(call: BackendCall) -> None:
+    if call.endpoint == "embeddings":
+        raise InvalidRequestError(
+            f"`{call.upstream_model}` does not serve embeddings", param="model"
+        )

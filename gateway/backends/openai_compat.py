@@ -101,12 +101,13 @@ class OpenAICompatBackend:
             reply = decode_fields(data)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             raise malformed(self.name, "a reply that is not a complete JSON object") from None
-        choices = reply.get("choices")
-        if choices is None or not bytes(choices).lstrip().startswith(b"["):
+        key = "data" if call.endpoint == "embeddings" else "choices"
+        items = reply.get(key)
+        if items is None or not bytes(items).lstrip().startswith(b"["):
             if "error" in reply:
                 body, message = openai_error_body(502, data, self.name)
                 raise UpstreamStatusError(502, body, message)
-            raise malformed(self.name, "a reply without `choices`")
+            raise malformed(self.name, f"a reply without `{key}`")
         return reply
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:

@@ -21,6 +21,7 @@ from gateway.pipeline.executor import Executor
 from gateway.pipeline.streaming import ChunkNormalizer, decode_usage, sse_frames
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
+from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import RawFields, encode_fields, from_struct, raw
 from policies.base import Deny, RequestStage, Transform
 from routers.base import RouteDecision, Router, Target
@@ -32,7 +33,7 @@ RefreshModels = Callable[[], Awaitable[bool]]
 @dataclass(slots=True)
 class ParsedRequest:
     endpoint: Endpoint
-    request: ChatCompletionRequest | CompletionRequest
+    request: ChatCompletionRequest | CompletionRequest | EmbeddingRequest
     # The body's raw top-level fields: unknown fields travel on untouched.
     fields: RawFields
 
@@ -59,7 +60,7 @@ class Pipeline:
     async def complete(self, parsed: ParsedRequest, ctx: RequestContext) -> bytes:
         parsed, decision = await self._prepare(parsed, ctx)
         reply, _target = await self._executor.complete(decision, self._call_factory(parsed, ctx))
-        if "choices" not in reply and "error" in reply:
+        if "choices" not in reply and "data" not in reply and "error" in reply:
             raise UpstreamStatusError(
                 502, encode_fields({"error": reply["error"]}), "upstream returned an error body"
             )
@@ -83,12 +84,15 @@ class Pipeline:
         self, parsed: ParsedRequest, ctx: RequestContext
     ) -> tuple[ParsedRequest, RouteDecision]:
         ctx.model = parsed.request.model
-        for stage in self._stages:
-            verdict = await stage.check(parsed.request, ctx)
-            if isinstance(verdict, Deny):
-                raise verdict.error
-            if isinstance(verdict, Transform):
-                parsed = _transformed(parsed, verdict.request)
+        request = parsed.request
+        if not isinstance(request, EmbeddingRequest):  # stages read prompts, not vectors
+            for stage in self._stages:
+                verdict = await stage.check(request, ctx)
+                if isinstance(verdict, Deny):
+                    raise verdict.error
+                if isinstance(verdict, Transform):
+                    parsed = _transformed(parsed, verdict.request)
+                    request = verdict.request
         decision = await self._route(parsed.request.model, ctx)
         ctx.route_id = decision.targets[0].model_id if decision.targets else ""
         return parsed, decision

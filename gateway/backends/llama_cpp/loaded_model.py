@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.backends.llama_cpp.chat_prompt import ChatPrompter
-from gateway.backends.llama_cpp.model_files import ModelFile
 from gateway.backends.llama_cpp.scheduler import PriorityGate
+from gateway.model_files import ModelFile
 
 
 @dataclass(frozen=True, slots=True)

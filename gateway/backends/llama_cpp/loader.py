@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.backends.llama_cpp.model_files import ModelFile, ModelFileError
+from gateway.model_files import ModelFile, ModelFileError
 from gateway.settings.schema import LlamaCppBackend
 
 # llama-cpp-python builds its model parameters inside `Llama.__init__`; the only way to set

@@ -13,14 +13,14 @@ from pathlib import Path
 
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.loader import load_llama
-from gateway.backends.llama_cpp.model_files import (
+from gateway.errors import ModelNotFoundError, ServiceUnavailableError
+from gateway.model_files import (
     ModelFile,
     ModelFileError,
     check,
     discover,
     locate,
 )
-from gateway.errors import ModelNotFoundError, ServiceUnavailableError
 from gateway.settings.schema import LlamaCppBackend
 
 log = logging.getLogger("gateway.llama_cpp")

@@ -57,18 +57,19 @@ def locate(name: str, spec: LocalModel) -> ModelFile:
     return ModelFile(name, path, spec.sha256, spec.n_ctx, spec.chat_format)
 
 
-def check(model: ModelFile, *, verify_hash: bool = True) -> None:
-    """Raise `ModelFileError` unless the file exists, is GGUF and matches its sha256."""
+def check(model: ModelFile, *, verify_hash: bool = True, magic: bytes | None = GGUF_MAGIC) -> None:
+    """Raise `ModelFileError` unless the file exists, starts with `magic` (GGUF) and matches
+    its sha256."""
     where = f"model `{model.name}` ({model.path})"
     try:
         with model.path.open("rb") as handle:
-            magic = handle.read(4)
+            head = handle.read(4)
     except FileNotFoundError:
         raise ModelFileError(f"{where}: file not found") from None
     except OSError as exc:
         raise ModelFileError(f"{where}: cannot read the file: {exc.strerror}") from None
-    if magic != GGUF_MAGIC:
-        raise ModelFileError(f"{where}: not a GGUF file (it starts with {magic!r})")
+    if magic is not None and head != magic:
+        raise ModelFileError(f"{where}: not a GGUF file (it starts with {head!r})")
     if verify_hash and model.sha256:
         actual = sha256_of(model.path)
         if actual != model.sha256:
