@@ -64,17 +64,31 @@ class LoopbackUpstream:
     async def embeddings(self, request: web.Request) -> web.Response:
         """Three-number vectors (length, vowels, 1) so tests can recognise each input."""
         body = await request.json()
-        self.records.append({"path": request.path, "body": body, "state": "completed",
-                             "authorization": request.headers.get("authorization")})
+        self.records.append(
+            {
+                "path": request.path,
+                "body": body,
+                "state": "completed",
+                "authorization": request.headers.get("authorization"),
+            }
+        )
         items = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [
-            {"object": "embedding", "index": i,
-             "embedding": [float(len(str(t))), float(sum(c in "aeiou" for c in str(t))), 1.0]}
+            {
+                "object": "embedding",
+                "index": i,
+                "embedding": [float(len(str(t))), float(sum(c in "aeiou" for c in str(t))), 1.0],
+            }
             for i, t in enumerate(items)
         ]
-        return web.json_response({"object": "list", "data": data, "model": body["model"],
-                                  "usage": {"prompt_tokens": len(items),
-                                            "total_tokens": len(items)}})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": len(items), "total_tokens": len(items)},
+            }
+        )
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         return await self._serve(request, "chat")

@@ -23,7 +23,10 @@ def test_embedded_default_answers_from_the_local_model_with_no_config_and_no_key
     proc, base = start_gateway(tmp_path, [], env={"GATEWAY_UPSTREAM_URL": ""})
     try:
         with OpenAI(base_url=f"{base}/v1", api_key="x", max_retries=0) as client:
-            assert [m.id for m in client.models.list()] == ["smollm2-135m-instruct"]
+            assert {m.id for m in client.models.list()} == {
+                "smollm2-135m-instruct",
+                "all-minilm-l6-v2",
+            }
             reply = client.chat.completions.create(
                 model="smollm2-135m-instruct", messages=USER, max_tokens=8
             )
