@@ -344,3 +344,45 @@ def test_auto_tool_choice_returns_a_valid_call_or_plain_text(sdk: OpenAI) -> Non
         assert isinstance(arguments["city"], str)
     else:
         assert isinstance(choice.message.content, str)
+
+
+def test_logprobs_in_json_and_stream(sdk: OpenAI) -> None:
+    messages = [{"role": "user", "content": "Say hello."}]
+    reply = sdk.chat.completions.create(
+        model=MODEL,
+        messages=messages,
+        max_tokens=6,
+        temperature=0,  # type: ignore[arg-type]
+        logprobs=True,
+        top_logprobs=3,
+    )
+    content = reply.choices[0].logprobs.content  # type: ignore[union-attr]
+    assert content is not None and reply.usage is not None
+    assert len(content) == reply.usage.completion_tokens
+    for entry in content:
+        assert entry.logprob <= 0 and len(entry.top_logprobs) == 3
+        tops = [t.logprob for t in entry.top_logprobs]
+        assert tops == sorted(tops, reverse=True)
+        assert abs(entry.logprob - tops[0]) < 1e-4  # temperature 0 takes the argmax
+    assert "".join(e.token for e in content) == reply.choices[0].message.content
+    streamed = [
+        entry
+        for chunk in sdk.chat.completions.create(
+            model=MODEL,
+            messages=messages,
+            max_tokens=6,
+            temperature=0,  # type: ignore[arg-type]
+            logprobs=True,
+            top_logprobs=3,
+            stream=True,
+        )
+        if chunk.choices and chunk.choices[0].logprobs
+        for entry in chunk.choices[0].logprobs.content or []
+    ]
+    assert [e.token for e in streamed] == [e.token for e in content]
+    legacy = sdk.completions.create(
+        model=MODEL, prompt="One, two,", max_tokens=4, temperature=0, logprobs=2
+    )
+    assert legacy.choices[0].logprobs is not None
+    assert len(legacy.choices[0].logprobs.tokens or []) == legacy.usage.completion_tokens  # type: ignore[union-attr]
+    assert all(len(t) == 2 for t in legacy.choices[0].logprobs.top_logprobs or [])

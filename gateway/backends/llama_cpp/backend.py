@@ -90,22 +90,29 @@ class LlamaCppBackend:
             call.ctx.backend_seconds += time.perf_counter() - started
         text = "".join(outcome.text)
         chunk_id, created = _ids(call)
+        chat = isinstance(call.request, ChatCompletionRequest)
+        logprobs = reply_shape.logprobs_field(outcome.logprobs, plan, chat=chat)
         reply: dict[str, Any] = {
             "id": chunk_id,
             "created": created,
             "model": call.upstream_model,
             "usage": reply_shape.usage(len(plan.tokens), outcome.completion_tokens),
         }
-        if isinstance(call.request, ChatCompletionRequest):
+        if chat:
             message, finish = reply_shape.message(text, plan, outcome.finish_reason)
             reply["object"] = "chat.completion"
             reply["choices"] = [
-                {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+                {"index": 0, "message": message, "finish_reason": finish, "logprobs": logprobs}
             ]
         else:
             reply["object"] = "text_completion"
             reply["choices"] = [
-                {"index": 0, "text": text, "finish_reason": outcome.finish_reason, "logprobs": None}
+                {
+                    "index": 0,
+                    "text": text,
+                    "finish_reason": outcome.finish_reason,
+                    "logprobs": logprobs,
+                }
             ]
         return decode_fields(_encoder.encode(reply))
 
@@ -118,8 +125,8 @@ class LlamaCppBackend:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
 
-        def emit(text: str) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, text)
+        def emit(piece: generation.Piece) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, piece)
 
         async with model.gate.slot(call.ctx.priority):
             started = time.perf_counter()
@@ -139,9 +146,12 @@ class LlamaCppBackend:
             try:
                 yield chunks.opening()
                 while (item := await queue.get()) is not _END:
-                    text = shaper.push(item)
+                    text = shaper.push(item.text)
                     if text:
-                        yield chunks.text(text)
+                        yield chunks.text(
+                            text,
+                            reply_shape.logprobs_field(list(item.logprobs), plan, chat=chunks.chat),
+                        )
                 try:
                     outcome = job.result()
                 except generation.GenerationTimeout:
@@ -170,7 +180,7 @@ class LlamaCppBackend:
         )
 
 
-def _ignore(_text: str) -> None:
+def _ignore(_piece: generation.Piece) -> None:
     return None
 
 
@@ -182,7 +192,7 @@ class _Chunks:
     """Chunk payloads of one stream, chat or legacy completions."""
 
     def __init__(self, call: BackendCall) -> None:
-        self._chat = isinstance(call.request, ChatCompletionRequest)
+        self.chat = self._chat = isinstance(call.request, ChatCompletionRequest)
         chunk_id, self._created = _ids(call)
         self._id = chunk_id if self._chat else chunk_id.replace("chatcmpl", "cmpl")
         self._model = call.upstream_model
@@ -209,10 +219,17 @@ class _Chunks:
             return self._delta({"role": "assistant", "content": ""})
         return self._chunk({"index": 0, "text": "", "finish_reason": None, "logprobs": None})
 
-    def text(self, text: str) -> RawFields:
+    def text(self, text: str, logprobs: dict[str, Any] | None = None) -> RawFields:
         if self._chat:
-            return self._delta({"content": text})
-        return self._chunk({"index": 0, "text": text, "finish_reason": None, "logprobs": None})
+            return self._chunk(
+                {
+                    "index": 0,
+                    "delta": {"content": text},
+                    "finish_reason": None,
+                    "logprobs": logprobs,
+                }
+            )
+        return self._chunk({"index": 0, "text": text, "finish_reason": None, "logprobs": logprobs})
 
     def tool_call(self, index: int, call: dict[str, Any]) -> RawFields:
         return self._delta({"tool_calls": [{"index": index, **call}]})

@@ -35,6 +35,26 @@ class Sampling:
     stop: tuple[str, ...] = ()
     logit_bias: dict[int, float] = field(default_factory=dict)
     grammar: Any = None
+    # None: no logprobs; otherwise how many alternatives to report per token (0-20).
+    logprobs: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One generated token's log probability under the model, with the top alternatives."""
+
+    token: str
+    raw: bytes
+    logprob: float
+    top: tuple[tuple[str, bytes, float], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Text that is final, and the logprobs of the tokens that produced it."""
+
+    text: str
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(slots=True)
@@ -42,6 +62,7 @@ class Outcome:
     finish_reason: str | None
     completion_tokens: int = 0
     text: list[str] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
 
 
 class StopMatcher:
@@ -80,7 +101,7 @@ def generate(  # noqa: PLR0917 - called positionally through run_in_executor
     llm: Any,
     prompt_tokens: list[int],
     sampling: Sampling,
-    emit: Callable[[str], None],
+    emit: Callable[[Piece], None],
     cancelled: threading.Event,
     deadline: float,
     end_tokens: frozenset[int],
@@ -96,6 +117,15 @@ def generate(  # noqa: PLR0917 - called positionally through run_in_executor
     if limit <= 0:
         return outcome
     generated: list[int] = []
+    pending: list[TokenLogprob] = []
+    scorer = _Scorer(llm, sampling.logprobs) if sampling.logprobs is not None else None
+
+    def send(text: str) -> None:
+        outcome.text.append(text)
+        emit(Piece(text, tuple(pending)))
+        outcome.logprobs.extend(pending)
+        pending.clear()
+
     tokens = llm.generate(
         prompt_tokens,
         top_k=sampling.top_k,
@@ -118,13 +148,15 @@ def generate(  # noqa: PLR0917 - called positionally through run_in_executor
             if token in end_tokens:
                 outcome.finish_reason = "stop"
                 break
-            piece = decoder.decode(llm.detokenize([token]))
+            raw = llm.detokenize([token])
+            piece = decoder.decode(raw)
             generated.append(token)
             outcome.completion_tokens += 1
+            if scorer is not None:
+                pending.append(scorer.score(token, raw))
             text, stopped = stops.push(piece)
             if text:
-                outcome.text.append(text)
-                emit(text)
+                send(text)
             if stopped:
                 outcome.finish_reason = "stop"
                 return outcome
@@ -133,10 +165,41 @@ def generate(  # noqa: PLR0917 - called positionally through run_in_executor
     finally:
         tokens.close()
     tail = stops.flush() + decoder.decode(b"", final=True)
-    if tail:
-        outcome.text.append(tail)
-        emit(tail)
+    if tail or pending:
+        send(tail)
     return outcome
+
+
+class _Scorer:
+    """Log probabilities from the logits the token was just sampled from (the model's own
+    distribution, before temperature and truncation)."""
+
+    def __init__(self, llm: Any, top: int) -> None:
+        import llama_cpp
+        import numpy as np
+
+        self._np = np
+        self._llm = llm
+        self._top = top
+        self._get = llama_cpp.llama_get_logits_ith
+        self._n_vocab = llm.n_vocab()
+
+    def score(self, token: int, raw: bytes) -> TokenLogprob:
+        np = self._np
+        logits = np.ctypeslib.as_array(self._get(self._llm._ctx.ctx, -1), shape=(self._n_vocab,))
+        peak = float(logits.max())
+        log_total = peak + float(np.log(np.exp(logits - peak).sum()))
+        top: tuple[tuple[str, bytes, float], ...] = ()
+        if self._top:
+            best = np.argpartition(logits, -self._top)[-self._top :]
+            best = best[np.argsort(-logits[best])]
+            top = tuple(self._entry(int(i), float(logits[i]) - log_total) for i in best)
+        text = raw.decode("utf-8", "replace")
+        return TokenLogprob(text, raw, float(logits[token]) - log_total, top)
+
+    def _entry(self, token: int, logprob: float) -> tuple[str, bytes, float]:
+        raw = self._llm.detokenize([token])
+        return raw.decode("utf-8", "replace"), raw, logprob
 
 
 def _bias(bias: dict[int, float]) -> Any:

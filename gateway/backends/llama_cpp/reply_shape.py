@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.backends.llama_cpp.generation import TokenLogprob
 from gateway.backends.llama_cpp.request_plan import Plan
 from gateway.backends.llama_cpp.tool_text import CALL_OPENERS, parse_tool_calls
 
@@ -95,3 +96,35 @@ class StreamShaper:
         if calls:
             return calls, "", "tool_calls"
         return [], held, finish
+
+
+def logprobs_field(entries: list[TokenLogprob], plan: Plan, *, chat: bool) -> dict[str, Any] | None:
+    """OpenAI's `logprobs` object: chat's `content` list, or the legacy parallel lists."""
+    if plan.sampling.logprobs is None:
+        return None
+    if chat:
+        return {
+            "content": [
+                {
+                    "token": e.token,
+                    "logprob": e.logprob,
+                    "bytes": list(e.raw),
+                    "top_logprobs": [
+                        {"token": t, "logprob": lp, "bytes": list(raw)} for t, raw, lp in e.top
+                    ],
+                }
+                for e in entries
+            ],
+            "refusal": None,
+        }
+    offsets: list[int] = []
+    position = 0
+    for e in entries:
+        offsets.append(position)
+        position += len(e.token)
+    return {
+        "tokens": [e.token for e in entries],
+        "token_logprobs": [e.logprob for e in entries],
+        "top_logprobs": [{t: lp for t, _, lp in e.top} for e in entries],
+        "text_offset": offsets,
+    }

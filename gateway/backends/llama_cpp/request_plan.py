@@ -37,7 +37,7 @@ class Plan:
 
 
 def plan_chat(model: LoadedModel, request: ChatCompletionRequest) -> Plan:
-    _common_checks(request.n, request.logprobs is True)
+    _common_checks(request.n)
     rendered = model.prompter.render(request)
     tokens = model.tokenize(rendered.text, add_bos=not rendered.has_bos)
     forced = _forced_tools(request)
@@ -60,7 +60,7 @@ def plan_chat(model: LoadedModel, request: ChatCompletionRequest) -> Plan:
 
 
 def plan_text(model: LoadedModel, request: CompletionRequest) -> Plan:
-    _common_checks(request.n, isinstance(request.logprobs, int))
+    _common_checks(request.n)
     if request.echo is True:
         raise InvalidRequestError("`echo` is not supported by local models", param="echo")
     prompt = request.prompt
@@ -83,13 +83,18 @@ def plan_text(model: LoadedModel, request: CompletionRequest) -> Plan:
     return Plan(tokens=tokens, sampling=_sampling(model, request, tokens, _stops(request.stop)))
 
 
-def _common_checks(n: object, logprobs: bool) -> None:
+def _common_checks(n: object) -> None:
     if isinstance(n, int) and n > 1:
         raise InvalidRequestError("local models return one choice: `n` must be 1", param="n")
-    if logprobs:
-        raise InvalidRequestError(
-            "`logprobs` is not supported by local models yet", param="logprobs"
-        )
+
+
+def _logprobs(request: ChatCompletionRequest | CompletionRequest) -> int | None:
+    """How many alternatives to report per token, or None for no logprobs."""
+    if isinstance(request, ChatCompletionRequest):
+        if request.logprobs is not True:
+            return None
+        return request.top_logprobs if isinstance(request.top_logprobs, int) else 0
+    return request.logprobs if isinstance(request.logprobs, int) else None
 
 
 def _fill_in_middle(model: LoadedModel, name: str, prefix: str, suffix: str) -> list[int]:
@@ -145,6 +150,7 @@ def _sampling(
         stop=stops,
         logit_bias=bias,
         grammar=grammar,
+        logprobs=_logprobs(request),
     )
 
 
