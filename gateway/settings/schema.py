@@ -111,6 +111,9 @@ class LlamaCppBackend(Config, frozen=True, tag_field="type", tag="llama_cpp"):
     load: Literal["on_first_use", "at_startup"] = "on_first_use"
     # Unload the least recently used idle models to stay under this budget (file sizes).
     memory_budget_mb: Annotated[int, Meta(ge=1)] | None = None
+    # Sequences decoded together in one batch (continuous batching); each gets the whole
+    # `n_ctx` window, so the KV cache holds `n_ctx * parallel` tokens.
+    parallel: Annotated[int, Meta(ge=1, le=64)] = 4
     # Requests waiting for a busy model; beyond this a request gets a 429 with retry-after.
     queue_size: Annotated[int, Meta(ge=0)] = 16
     # Wall-clock bound on one generation (grammar-constrained paths can otherwise run away).

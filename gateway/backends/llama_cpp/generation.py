@@ -1,16 +1,13 @@
-"""The token loop: runs in the model's worker thread, never on the event loop.
+"""What one sequence's tokens become: text, stop sequences, logprobs, exact counts.
 
-It samples one token at a time through `Llama.generate`, turns tokens into text without
-splitting a UTF-8 character, holds back text that may be the start of a stop sequence, and
-checks between tokens whether the client left (`cancelled`) or the wall-clock limit passed.
-Token counts are exact: they are the model's own tokens, not a re-tokenisation.
+Used by the batch engine's thread for every sequence: tokens turn into text without
+splitting a UTF-8 character, text that may be the start of a stop sequence is held back, and
+counts are the model's own tokens, not a re-tokenisation.
 """
 
 from __future__ import annotations
 
 import codecs
-import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,77 +94,47 @@ class StopMatcher:
         return pending
 
 
-def generate(  # noqa: PLR0917 - called positionally through run_in_executor
-    llm: Any,
-    prompt_tokens: list[int],
-    sampling: Sampling,
-    emit: Callable[[Piece], None],
-    cancelled: threading.Event,
-    deadline: float,
-    end_tokens: frozenset[int],
-) -> Outcome:
-    """Generate until an end token, a stop sequence, `max_tokens`, a full context, the
-    client leaving or the deadline; `emit` receives each piece of text as it is final."""
-    llm.set_seed(DEFAULT_SEED if sampling.seed is None else sampling.seed & 0xFFFFFFFF)
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    stops = StopMatcher(sampling.stop)
-    outcome = Outcome(finish_reason="length")
-    room = llm.n_ctx() - len(prompt_tokens)
-    limit = min(sampling.max_tokens, room)
-    if limit <= 0:
-        return outcome
-    generated: list[int] = []
-    pending: list[TokenLogprob] = []
-    scorer = _Scorer(llm, sampling.logprobs) if sampling.logprobs is not None else None
+class SequenceText:
+    """One sequence's output as it is sampled, token by token."""
 
-    def send(text: str) -> None:
-        outcome.text.append(text)
-        emit(Piece(text, tuple(pending)))
-        outcome.logprobs.extend(pending)
-        pending.clear()
+    def __init__(self, llm: Any, sampling: Sampling) -> None:
+        self._llm = llm
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._stops = StopMatcher(sampling.stop)
+        self._scorer = _Scorer(llm, sampling.logprobs) if sampling.logprobs is not None else None
+        self._pending: list[TokenLogprob] = []
+        self._outcome = Outcome(finish_reason=None)
 
-    tokens = llm.generate(
-        prompt_tokens,
-        top_k=sampling.top_k,
-        top_p=sampling.top_p,
-        min_p=sampling.min_p,
-        temp=sampling.temperature,
-        repeat_penalty=1.0,
-        frequency_penalty=sampling.frequency_penalty,
-        presence_penalty=sampling.presence_penalty,
-        logits_processor=_bias(sampling.logit_bias) if sampling.logit_bias else None,
-        grammar=sampling.grammar,
-    )
-    try:
-        for token in tokens:
-            if cancelled.is_set():
-                outcome.finish_reason = None
-                return outcome
-            if time.monotonic() > deadline:
-                raise GenerationTimeout
-            if token in end_tokens:
-                outcome.finish_reason = "stop"
-                break
-            raw = llm.detokenize([token])
-            piece = decoder.decode(raw)
-            generated.append(token)
-            outcome.completion_tokens += 1
-            if scorer is not None:
-                pending.append(scorer.score(token, raw))
-            text, stopped = stops.push(piece)
-            if text:
-                send(text)
-            if stopped:
-                outcome.finish_reason = "stop"
-                return outcome
-            if outcome.completion_tokens >= limit:
-                break
-    finally:
-        tokens.close()
-    tail = stops.flush() + decoder.decode(b"", final=True)
-    if tail or pending:
-        send(tail)
-    return outcome
+    @property
+    def tokens(self) -> int:
+        return self._outcome.completion_tokens
+
+    def push(self, token: int, ctx: Any, index: int, emit: Callable[[Piece], None]) -> bool:
+        """Take one sampled token; True when it completed a stop sequence."""
+        raw = self._llm.detokenize([token])
+        self._outcome.completion_tokens += 1
+        if self._scorer is not None:
+            self._pending.append(self._scorer.score(token, raw, ctx, index))
+        text, stopped = self._stops.push(self._decoder.decode(raw))
+        if text:
+            self._send(text, emit)
+        return stopped
+
+    def done(self, finish_reason: str | None) -> Outcome:
+        self._outcome.finish_reason = finish_reason
+        return self._outcome
+
+    def flush(self, emit: Callable[[Piece], None]) -> None:
+        """Send what was held back (a partial stop sequence that never completed)."""
+        tail = self._stops.flush() + self._decoder.decode(b"", final=True)
+        if tail or self._pending:
+            self._send(tail, emit)
+
+    def _send(self, text: str, emit: Callable[[Piece], None]) -> None:
+        self._outcome.text.append(text)
+        self._outcome.logprobs.extend(self._pending)
+        emit(Piece(text, tuple(self._pending)))
+        self._pending = []
 
 
 class _Scorer:
@@ -184,9 +151,9 @@ class _Scorer:
         self._get = llama_cpp.llama_get_logits_ith
         self._n_vocab = llm.n_vocab()
 
-    def score(self, token: int, raw: bytes) -> TokenLogprob:
+    def score(self, token: int, raw: bytes, ctx: Any, index: int) -> TokenLogprob:
         np = self._np
-        logits = np.ctypeslib.as_array(self._get(self._llm._ctx.ctx, -1), shape=(self._n_vocab,))
+        logits = np.ctypeslib.as_array(self._get(ctx, index), shape=(self._n_vocab,))
         peak = float(logits.max())
         log_total = peak + float(np.log(np.exp(logits - peak).sum()))
         top: tuple[tuple[str, bytes, float], ...] = ()
@@ -200,16 +167,3 @@ class _Scorer:
     def _entry(self, token: int, logprob: float) -> tuple[str, bytes, float]:
         raw = self._llm.detokenize([token])
         return raw.decode("utf-8", "replace"), raw, logprob
-
-
-def _bias(bias: dict[int, float]) -> Any:
-    from llama_cpp import LogitsProcessorList
-
-    ids = list(bias)
-    values = [bias[i] for i in ids]
-
-    def apply(_input_ids: Any, scores: Any) -> Any:
-        scores[ids] += values
-        return scores
-
-    return LogitsProcessorList([apply])

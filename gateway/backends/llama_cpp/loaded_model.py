@@ -1,16 +1,16 @@
-"""One model in memory: its `Llama`, its own worker thread, its queue, its template."""
+"""One model in memory: its `Llama` (vocabulary, template), its batch engine, its queue."""
 
 from __future__ import annotations
 
-import asyncio
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.backends.llama_cpp.batch_engine import BatchEngine
 from gateway.backends.llama_cpp.chat_prompt import ChatPrompter
 from gateway.backends.llama_cpp.scheduler import PriorityGate
 from gateway.model_files import ModelFile
+from gateway.settings.schema import LlamaCppBackend
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,27 +24,36 @@ class FimTokens:
 class LoadedModel:
     file: ModelFile
     llm: Any
-    # llama.cpp contexts are not thread-safe: every call on `llm` goes through this one thread.
-    executor: ThreadPoolExecutor
+    engine: BatchEngine
     gate: PriorityGate
     prompter: ChatPrompter
     end_tokens: frozenset[int]
     fim: FimTokens | None
+    # The window of one sequence (prompt + completion).
     n_ctx: int
     last_used: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def wrap(cls, file: ModelFile, llm: Any, queue_size: int) -> LoadedModel:
+    def wrap(cls, file: ModelFile, llm: Any, spec: LlamaCppBackend) -> LoadedModel:
         model = llm._model  # llama-cpp-python's vocabulary accessors live here
         bos, eos = llm.token_bos(), llm.token_eos()
         end = {t for t in (eos, model.token_eot()) if t is not None and t >= 0}
         end |= _end_of_generation_tokens(llm)
         fim_ids = (model.token_prefix(), model.token_suffix(), model.token_middle())
+        n_ctx = file.n_ctx or spec.n_ctx
         return cls(
             file=file,
             llm=llm,
-            executor=ThreadPoolExecutor(1, thread_name_prefix=f"llama-{file.name}"),
-            gate=PriorityGate(file.name, queue_size),
+            engine=BatchEngine(
+                llm,
+                parallel=spec.parallel,
+                n_ctx=n_ctx,
+                n_batch=spec.n_batch,
+                n_threads=spec.n_threads,
+                n_threads_batch=spec.n_threads_batch or spec.n_threads,
+                end_tokens=frozenset(end),
+            ),
+            gate=PriorityGate(file.name, spec.queue_size, capacity=spec.parallel),
             prompter=ChatPrompter(
                 llm.metadata.get("tokenizer.chat_template"),
                 bos_token=model.token_get_text(bos) if bos >= 0 else "",
@@ -52,19 +61,15 @@ class LoadedModel:
             ),
             end_tokens=frozenset(end),
             fim=FimTokens(*fim_ids) if min(fim_ids) >= 0 else None,
-            n_ctx=llm.n_ctx(),
+            n_ctx=n_ctx,
         )
-
-    async def run(self, fn: Any, *args: Any) -> Any:
-        self.last_used = time.monotonic()
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:
         tokens: list[int] = self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         return tokens
 
     def close(self) -> None:
-        self.executor.shutdown(wait=True)
+        self.engine.close()
         closer = getattr(self.llm, "close", None)
         if closer is not None:
             closer()

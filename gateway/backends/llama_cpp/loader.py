@@ -35,12 +35,14 @@ def _model_params(use_extra_bufts: bool) -> Iterator[None]:
             module.llama_model_default_params = original
 
 
-def load_llama(model: ModelFile, spec: LlamaCppBackend) -> Any:
+def load_llama(
+    model: ModelFile, spec: LlamaCppBackend, *, context_tokens: int | None = None
+) -> Any:
     """A ready `Llama`; any failure is a `ModelFileError` that names the file."""
     from llama_cpp import Llama
 
     kwargs: dict[str, Any] = {
-        "n_ctx": model.n_ctx or spec.n_ctx,
+        "n_ctx": context_tokens or model.n_ctx or spec.n_ctx,
         "n_threads": spec.n_threads,
         "n_threads_batch": spec.n_threads_batch or spec.n_threads,
         "n_batch": spec.n_batch,

@@ -25,6 +25,9 @@ from gateway.settings.schema import LlamaCppBackend
 
 log = logging.getLogger("gateway.llama_cpp")
 _MB = 1024 * 1024
+# The `Llama` object is kept for its vocabulary and template; generation runs in the batch
+# engine's own context, so this one stays minimal.
+VOCAB_CONTEXT = 256
 
 
 class LocalModels:
@@ -47,8 +50,8 @@ class LocalModels:
             check(model)
             self._checked.add(model.path)
             if load and name not in self._loaded:
-                llm = load_llama(model, self._spec)
-                self._loaded[name] = LoadedModel.wrap(model, llm, self._spec.queue_size)
+                llm = load_llama(model, self._spec, context_tokens=VOCAB_CONTEXT)
+                self._loaded[name] = LoadedModel.wrap(model, llm, self._spec)
 
     async def load_configured(self) -> None:
         for name in self._configured:
@@ -80,7 +83,7 @@ class LocalModels:
             if file.path not in self._checked:
                 check(file)
                 self._checked.add(file.path)
-            llm = load_llama(file, self._spec)
+            llm = load_llama(file, self._spec, context_tokens=VOCAB_CONTEXT)
         except ModelFileError as exc:
             raise ServiceUnavailableError(str(exc), code="model_unavailable") from exc
         log.info(
@@ -91,7 +94,7 @@ class LocalModels:
                 "seconds": round(time.monotonic() - started, 3),
             },
         )
-        return LoadedModel.wrap(file, llm, self._spec.queue_size)
+        return LoadedModel.wrap(file, llm, self._spec)
 
     async def _make_room(self, incoming: ModelFile) -> None:
         budget = self._spec.memory_budget_mb

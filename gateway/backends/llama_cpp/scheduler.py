@@ -1,4 +1,5 @@
-"""Fair access to one loaded model: one generation at a time, a bounded priority queue.
+"""Fair access to one loaded model: `capacity` generations at once (the batch engine's
+sequence slots), then a bounded priority queue.
 
 Requests to a busy model wait in priority order (lower number first, then arrival); a full
 queue refuses at once with 429 and `retry-after`; a waiter whose client left (its task was
@@ -16,11 +17,14 @@ from gateway.errors import RateLimitError
 
 
 class PriorityGate:
-    def __init__(self, name: str, queue_size: int, retry_after: float = 1.0) -> None:
+    def __init__(
+        self, name: str, queue_size: int, retry_after: float = 1.0, capacity: int = 1
+    ) -> None:
         self._name = name
         self._queue_size = queue_size
         self._retry_after = retry_after
-        self._busy = False
+        self._capacity = capacity
+        self._running = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
@@ -30,14 +34,14 @@ class PriorityGate:
 
     @property
     def busy(self) -> bool:
-        return self._busy
+        return self._running > 0
 
     def slot(self, priority: int = 0) -> _Slot:
         return _Slot(self, priority)
 
     async def acquire(self, priority: int = 0) -> None:
-        if not self._busy and not self.waiting:
-            self._busy = True
+        if self._running < self._capacity and not self.waiting:
+            self._running += 1
             return
         if self.waiting >= self._queue_size:
             raise RateLimitError(
@@ -63,7 +67,7 @@ class PriorityGate:
             if not future.done():
                 future.set_result(None)  # the slot passes straight to the next waiter
                 return
-        self._busy = False
+        self._running -= 1
 
 
 class _Slot:
