@@ -4,7 +4,12 @@ Measures, interleaved over rounds (the machine is shared and noisy; medians are 
 - single-stream decode tokens/s and time to first token (TTFT), plain
   `Llama.create_chat_completion(stream=True)` in this process vs the gateway over HTTP;
 - the gateway's TTFT overhead (gateway TTFT - plain TTFT);
-- aggregate tokens/s with 8 concurrent streams through the gateway, every stream complete.
+- aggregate tokens/s with 8 concurrent streams through the gateway, every stream complete,
+  against a plain script doing llama.cpp's own batched decode of 8 sequences (one context
+  with 8 sequence slots, one decode per step) on the same model and threads.
+
+Each round uses a new prompt and the plain side starts from a cleared KV cache, so neither
+side gains from a cached prompt prefix.
 
     .venv/bin/python bench/local_model.py [--rounds 3] [--max-tokens 128] [--threads 1]
 """
@@ -36,13 +41,15 @@ FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PROMPT = "Write a long story about a lighthouse keeper and a storm."
 
 
-def plain_run(llm: object, max_tokens: int) -> tuple[float, float, int]:
-    """(TTFT s, decode tokens/s, completion tokens) from llama-cpp-python directly."""
+def plain_run(llm: object, max_tokens: int, content: str) -> tuple[float, float, int]:
+    """(TTFT s, decode tokens/s, completion tokens) from llama-cpp-python directly, with a
+    cold KV cache (the gateway's batch engine does not reuse prompt prefixes yet)."""
+    llm.reset()  # type: ignore[attr-defined]
     started = time.perf_counter()
     first = last = 0.0
     pieces = 0
     stream = llm.create_chat_completion(  # type: ignore[attr-defined]
-        messages=[{"role": "user", "content": PROMPT}],
+        messages=[{"role": "user", "content": content}],
         max_tokens=max_tokens,
         temperature=0,
         stream=True,
@@ -105,6 +112,75 @@ async def concurrent(base: str, streams: int, max_tokens: int) -> tuple[float, i
     return total / elapsed, total, all(r[3] for r in results)
 
 
+def plain_batched(llm: object, sequences: int, max_tokens: int, threads: int) -> float:
+    """Aggregate tokens/s of llama.cpp's own batched decode: one context with a slot per
+    sequence, every sequence's next token in one decode per step, temperature 0."""
+    import llama_cpp
+    from llama_cpp import _internals
+
+    model: object = llm._model  # type: ignore[attr-defined]
+    params = llama_cpp.llama_context_default_params()
+    params.n_ctx = 1024 * sequences
+    params.n_batch = params.n_ubatch = 512
+    params.n_seq_max = sequences
+    params.kv_unified = True
+    params.n_threads = params.n_threads_batch = threads
+    ctx = _internals.LlamaContext(model=model, params=params, verbose=False)
+    batch = _internals.LlamaBatch(n_tokens=512, embd=0, n_seq_max=sequences, verbose=False)
+    samplers = []
+    for _ in range(sequences):
+        sampler = _internals.LlamaSampler()
+        sampler.add_greedy()
+        samplers.append(sampler)
+    prompts = [
+        llm.tokenize(  # type: ignore[attr-defined]
+            f"<|im_start|>user\n{PROMPT} Variant {i}.<|im_end|>\n<|im_start|>assistant\n".encode(),
+            add_bos=False,
+            special=True,
+        )
+        for i in range(sequences)
+    ]
+    end = llm.token_eos()  # type: ignore[attr-defined]
+    b = batch.batch
+    started = time.perf_counter()
+    b.n_tokens = 0
+    index, position = {}, {}
+    for s, prompt in enumerate(prompts):
+        for i, token in enumerate(prompt):
+            j = b.n_tokens
+            b.token[j], b.pos[j], b.n_seq_id[j] = token, i, 1
+            b.seq_id[j][0], b.logits[j] = s, i == len(prompt) - 1
+            b.n_tokens += 1
+        index[s], position[s] = b.n_tokens - 1, len(prompt)
+    ctx.decode(batch)
+    produced = 0
+    active = set(range(sequences))
+    counts = dict.fromkeys(active, 0)
+    while active:
+        b.n_tokens = 0
+        for s in sorted(active):
+            token = samplers[s].sample(ctx, index[s])
+            produced += 1
+            counts[s] += 1
+            if token == end or counts[s] >= max_tokens:
+                active.discard(s)
+                continue
+            j = b.n_tokens
+            b.token[j], b.pos[j], b.n_seq_id[j] = token, position[s], 1
+            b.seq_id[j][0], b.logits[j] = s, True
+            index[s] = j
+            position[s] += 1
+            b.n_tokens += 1
+        if b.n_tokens:
+            ctx.decode(batch)
+    elapsed = time.perf_counter() - started
+    for sampler in samplers:
+        sampler.close()
+    batch.close()
+    ctx.close()
+    return produced / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=3)
@@ -122,7 +198,8 @@ def main() -> None:
         config = Path(tmp) / "policy.yaml"
         config.write_text(
             "server: {access_log: false}\nbackends:\n  local:\n    type: llama_cpp\n"
-            f"    n_threads: {args.threads}\n    load: at_startup\n    models:\n"
+            f"    n_threads: {args.threads}\n    parallel: {args.streams}\n"
+            "    load: at_startup\n    models:\n"
             f"      {MODEL}: {{path: {path}}}\n"
         )
         gateway = Child(
@@ -150,13 +227,17 @@ async def _measure(llm: object, base: str, args: argparse.Namespace) -> dict[str
     plain: list[tuple[float, float, int]] = []
     through: list[tuple[float, float, int, bool]] = []
     async with aiohttp.ClientSession() as session:
-        await gateway_run(session, base, 8)  # warm-up: prompt cache, connections
-        plain_run(llm, 8)
-        for _ in range(args.rounds):  # interleaved: noise hits both alike
-            plain.append(plain_run(llm, args.max_tokens))
-            through.append(await gateway_run(session, base, args.max_tokens))
-    del llm  # free the core for the concurrent phase
-    aggregate = [await concurrent(base, args.streams, args.max_tokens) for _ in range(2)]
+        await gateway_run(session, base, 8)  # warm-up: connections, first allocations
+        plain_run(llm, 8, PROMPT)
+        for i in range(args.rounds):  # interleaved: noise hits both alike
+            content = f"{PROMPT} Round {i}."
+            plain.append(plain_run(llm, args.max_tokens, content))
+            through.append(await gateway_run(session, base, args.max_tokens, content))
+    aggregate, batched = [], []
+    for _ in range(2):
+        aggregate.append(await concurrent(base, args.streams, args.max_tokens))
+        batched.append(plain_batched(llm, args.streams, args.max_tokens, args.threads))
+    batched_rate = statistics.median(batched)
     plain_rate = statistics.median(r[1] for r in plain)
     gateway_rate = statistics.median(r[1] for r in through)
     plain_ttft = statistics.median(r[0] for r in plain) * 1000
@@ -174,6 +255,8 @@ async def _measure(llm: object, base: str, args: argparse.Namespace) -> dict[str
         "gateway_ttft_overhead_ms": round(gateway_ttft - plain_ttft, 1),
         f"gateway_aggregate_tok_s_{args.streams}_streams": round(agg_rate, 1),
         "aggregate_vs_single_stream": round(agg_rate / gateway_rate, 3),
+        f"plain_batched_decode_tok_s_{args.streams}_sequences": round(batched_rate, 1),
+        "aggregate_vs_plain_batched": round(agg_rate / batched_rate, 3),
         "all_concurrent_streams_complete": all(a[2] for a in aggregate),
         "every_gateway_stream_done": all(r[3] for r in through),
     }

@@ -77,7 +77,9 @@ class BatchEngine:
         self._n_ctx = n_ctx
         self._n_batch = n_batch
         self._end_tokens = end_tokens
-        params = llama_cpp.llama_context_default_params()
+        # The Llama's own context parameters (threads, flash attention, KV types) with room
+        # for `parallel` sequences.
+        params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
         params.n_ctx = n_ctx * parallel  # every sequence can use its whole window
         params.n_batch = n_batch
         params.n_ubatch = n_batch
