@@ -77,7 +77,7 @@ async def gateway_run(
     }
     started = time.perf_counter()
     first = last = 0.0
-    tokens, done = 0, False
+    tokens, pieces, done = 0, 0, False
     async with session.post(f"{base}/v1/chat/completions", json=body) as response:
         async for raw_line in response.content:
             line = raw_line.strip()
@@ -93,12 +93,15 @@ async def gateway_run(
                 now = time.perf_counter()
                 first = first or now
                 last = now
+                pieces += 1
+    # Servers that send no stream usage (llama_cpp.server): one content chunk per token.
+    tokens = tokens or pieces
     rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
     return first - started, rate, tokens, done
 
 
-async def concurrent(base: str, streams: int, max_tokens: int) -> tuple[float, int, bool]:
-    """(aggregate tokens/s, total tokens, every stream complete)."""
+async def concurrent(base: str, streams: int, max_tokens: int) -> tuple[float, list[int], bool]:
+    """(aggregate tokens/s, tokens per stream, every stream ended with `[DONE]`)."""
     async with aiohttp.ClientSession() as session:
         started = time.perf_counter()
         results = await asyncio.gather(
@@ -108,8 +111,8 @@ async def concurrent(base: str, streams: int, max_tokens: int) -> tuple[float, i
             )
         )
         elapsed = time.perf_counter() - started
-    total = sum(r[2] for r in results)
-    return total / elapsed, total, all(r[3] for r in results)
+    per_stream = [r[2] for r in results]
+    return sum(per_stream) / elapsed, per_stream, all(r[3] for r in results)
 
 
 def plain_batched(llm: object, sequences: int, max_tokens: int, threads: int) -> float:
@@ -183,10 +186,15 @@ def plain_batched(llm: object, sequences: int, max_tokens: int, threads: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--streams", type=int, default=8)
+    parser.add_argument(
+        "--llama-server-python",
+        help="an interpreter with llama-cpp-python[server] installed: also measure "
+        "`python -m llama_cpp.server` on the same model for comparison",
+    )
     args = parser.parse_args()
 
     spec = LlamaCppBackend(n_threads=args.threads)
@@ -220,7 +228,55 @@ def main() -> None:
             report = asyncio.run(_measure(llm, base, args))
         finally:
             gateway.stop()
+    if args.llama_server_python:
+        report["llama_cpp_server"] = _llama_server(args, path)
     print(json.dumps(report, indent=2))
+
+
+def _llama_server(args: argparse.Namespace, path: Path) -> dict[str, object]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Child(
+            "llama_cpp.server",
+            [
+                args.llama_server_python,
+                str(ROOT / "bench/_llama_server.py"),
+                "--model",
+                str(path),
+                "--model_alias",
+                MODEL,
+                "--port",
+                str(port),
+                "--n_threads",
+                str(args.threads),
+                "--n_ctx",
+                "4096",
+            ],
+            Path(tmp) / "server.log",
+        )
+        server.start(ROOT)
+        try:
+            server.wait_ready(f"{base}/v1/models", timeout=60)
+            return asyncio.run(_measure_server(base, args))
+        finally:
+            server.stop()
+
+
+async def _measure_server(base: str, args: argparse.Namespace) -> dict[str, object]:
+    runs = []
+    async with aiohttp.ClientSession() as session:
+        await gateway_run(session, base, 8)
+        for i in range(args.rounds):
+            runs.append(await gateway_run(session, base, args.max_tokens, f"{PROMPT} Round {i}."))
+    rate, total, complete = await concurrent(base, args.streams, args.max_tokens)
+    return {
+        "decode_tok_s": round(statistics.median(r[1] for r in runs), 1),
+        "ttft_ms": round(statistics.median(r[0] for r in runs) * 1000, 1),
+        f"aggregate_tok_s_{args.streams}_streams": round(rate, 1),
+        "concurrent_tokens_per_stream": total,
+        "all_concurrent_streams_complete": complete,
+    }
 
 
 async def _measure(llm: object, base: str, args: argparse.Namespace) -> dict[str, object]:
@@ -258,6 +314,7 @@ async def _measure(llm: object, base: str, args: argparse.Namespace) -> dict[str
         f"plain_batched_decode_tok_s_{args.streams}_sequences": round(batched_rate, 1),
         "aggregate_vs_plain_batched": round(agg_rate / batched_rate, 3),
         "all_concurrent_streams_complete": all(a[2] for a in aggregate),
+        "concurrent_tokens_per_stream": aggregate[-1][1],
         "every_gateway_stream_done": all(r[3] for r in through),
     }
 
