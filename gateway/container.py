@@ -49,6 +49,7 @@ class Container:
                 upstream_model=m.upstream_model or ("*" if m.id.endswith("/*") else m.id),
                 fallbacks=tuple(m.fallbacks),
                 owned_by=m.owned_by,
+                context_overflow=m.context_overflow,
             )
             for m in settings.models
         )

@@ -14,6 +14,9 @@ class Target:
     upstream_model: str
     # The catalog entry that produced this target (a fallback has its own).
     model_id: str
+    # What a backend does with a prompt longer than the model's window: `error` (a 400
+    # context_length_exceeded) or `trim_oldest` (drop the oldest turns, keep the system).
+    context_overflow: str = "error"
 
 
 @dataclass(frozen=True, slots=True)

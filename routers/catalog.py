@@ -17,6 +17,7 @@ class CatalogEntry:
     upstream_model: str
     fallbacks: tuple[str, ...] = ()
     owned_by: str = "gateway"
+    context_overflow: str = "error"
 
     @property
     def is_prefix(self) -> bool:

@@ -17,10 +17,17 @@ class StaticRouter:
         if resolved is None:
             raise ModelNotFoundError(model)
         entry = resolved.entry
-        targets = [Target(entry.backend, resolved.upstream_model, entry.id)]
+        targets = [Target(entry.backend, resolved.upstream_model, entry.id, entry.context_overflow)]
         for fallback_id in entry.fallbacks:
             fallback = self._catalog.get(fallback_id)
             if fallback is not None:
-                targets.append(Target(fallback.backend, fallback.upstream_model, fallback.id))
+                targets.append(
+                    Target(
+                        fallback.backend,
+                        fallback.upstream_model,
+                        fallback.id,
+                        fallback.context_overflow,
+                    )
+                )
         reason = "prefix" if entry.is_prefix else "alias"
         return RouteDecision(targets=tuple(targets), reason=reason)

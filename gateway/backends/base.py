@@ -40,6 +40,8 @@ class BackendCall:
     ctx: RequestContext
     # Whether the client asked for the final usage chunk (`stream_options.include_usage`).
     client_wants_usage: bool = False
+    # From the route: what a local backend does with a prompt longer than its window.
+    context_overflow: str = "error"
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 

@@ -133,6 +133,7 @@ class Pipeline:
                 upstream_model=target.upstream_model,
                 ctx=ctx,
                 client_wants_usage=wants_usage,
+                context_overflow=target.context_overflow,
             )
 
         return make_call

@@ -151,6 +151,9 @@ class ModelRoute(Config, frozen=True):
     upstream_model: Name | None = None
     fallbacks: list[Name] = field(default_factory=list)
     owned_by: str = "gateway"
+    # A prompt longer than a local model's window: `error` (400 context_length_exceeded) or
+    # `trim_oldest` (drop the oldest turns, always keeping system messages and the last turn).
+    context_overflow: Literal["error", "trim_oldest"] = "error"
 
 
 class Retries(Config, frozen=True):

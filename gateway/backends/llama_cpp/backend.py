@@ -64,7 +64,9 @@ class LlamaCppBackend:
                 f"`{call.upstream_model}` does not serve embeddings", param="model"
             )
         if isinstance(request, ChatCompletionRequest):
-            return await asyncio.to_thread(request_plan.plan_chat, model, request)
+            return await asyncio.to_thread(
+                request_plan.plan_chat, model, request, call.context_overflow
+            )
         return await asyncio.to_thread(request_plan.plan_text, model, request)
 
     async def complete(self, call: BackendCall) -> RawFields:

@@ -9,17 +9,22 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from gateway.backends.llama_cpp.chat_prompt import function_tools
 from gateway.backends.llama_cpp.generation import Sampling
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.errors import InvalidRequestError
 from gateway.protocol.chat import (
     ChatCompletionRequest,
+    DeveloperMessage,
     FunctionDefinition,
     FunctionName,
     JSONObjectFormat,
     JSONSchemaFormat,
     NamedToolChoice,
+    SystemMessage,
+    ToolMessage,
 )
 from gateway.protocol.completions import CompletionRequest
 
@@ -36,8 +41,12 @@ class Plan:
     auto_functions: tuple[FunctionDefinition, ...] = ()
 
 
-def plan_chat(model: LoadedModel, request: ChatCompletionRequest) -> Plan:
+def plan_chat(
+    model: LoadedModel, request: ChatCompletionRequest, context_overflow: str = "error"
+) -> Plan:
     _common_checks(request.n)
+    if context_overflow == "trim_oldest":
+        request = _trimmed_to_fit(model, request)
     rendered = model.prompter.render(request)
     tokens = model.tokenize(rendered.text, add_bos=not rendered.has_bos)
     forced = _forced_tools(request)
@@ -57,6 +66,32 @@ def plan_chat(model: LoadedModel, request: ChatCompletionRequest) -> Plan:
         forced_tools=forced,
         auto_functions=auto,
     )
+
+
+def _trimmed_to_fit(model: LoadedModel, request: ChatCompletionRequest) -> ChatCompletionRequest:
+    """Drop the oldest non-system turns until the prompt (and `max_tokens`) fits; system
+    messages and the last turn always stay. A tool result goes with the call before it."""
+    budget = model.n_ctx - (request.output_token_limit or 1)
+    messages = list(request.messages)
+    while True:
+        candidate = msgspec.structs.replace(request, messages=messages)
+        rendered = model.prompter.render(candidate)
+        if len(model.tokenize(rendered.text, add_bos=not rendered.has_bos)) <= budget:
+            return candidate
+        droppable = [
+            i
+            for i, m in enumerate(messages[:-1])
+            if not isinstance(m, SystemMessage | DeveloperMessage)
+        ]
+        if not droppable:
+            return candidate  # cannot shrink further: the usual 400 follows
+        del messages[droppable[0]]
+        while (
+            len(messages) > 1
+            and droppable[0] < len(messages) - 1
+            and isinstance(messages[droppable[0]], ToolMessage)
+        ):
+            del messages[droppable[0]]
 
 
 def plan_text(model: LoadedModel, request: CompletionRequest) -> Plan:
