@@ -6,8 +6,9 @@ upstreams that list them. Discovered names are replaced wholesale on each refres
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,7 @@ class CatalogEntry:
     fallbacks: tuple[str, ...] = ()
     owned_by: str = "gateway"
     context_overflow: str = "error"
+    meta: Mapping[str, Any] | None = None
 
     @property
     def is_prefix(self) -> bool:
@@ -43,11 +45,26 @@ class ModelCatalog:
         # Longest prefix wins.
         self._prefixes.sort(key=lambda e: len(e.id), reverse=True)
 
-    def set_discovered(self, backend: str, model_ids: Iterable[str]) -> None:
+    def set_discovered(
+        self,
+        backend: str,
+        model_ids: Iterable[str],
+        meta: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        meta = meta or {}
         self._discovered[backend] = {
-            m: CatalogEntry(id=m, backend=backend, upstream_model=m, owned_by=backend)
+            m: CatalogEntry(
+                id=m, backend=backend, upstream_model=m, owned_by=backend, meta=meta.get(m)
+            )
             for m in model_ids
         }
+
+    def meta_for(self, entry: CatalogEntry) -> Mapping[str, Any] | None:
+        """The entry's facts, or those of the discovered model it routes to."""
+        if entry.meta is not None:
+            return entry.meta
+        found = self._discovered.get(entry.backend, {}).get(entry.upstream_model)
+        return found.meta if found is not None else None
 
     def get(self, model_id: str) -> CatalogEntry | None:
         entry = self._exact.get(model_id)

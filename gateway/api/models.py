@@ -6,6 +6,7 @@ import msgspec
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
+from msgspec import UNSET
 
 from gateway.errors import ModelNotFoundError
 from gateway.protocol.models import Model, ModelList
@@ -14,14 +15,20 @@ from routers.catalog import CatalogEntry, ModelCatalog
 _encoder = msgspec.json.Encoder()
 
 
-def _model(entry: CatalogEntry, created: int) -> Model:
-    return Model(id=entry.id, created=created, owned_by=entry.owned_by)
+def _model(entry: CatalogEntry, created: int, catalog: ModelCatalog) -> Model:
+    meta = catalog.meta_for(entry)
+    return Model(
+        id=entry.id,
+        created=created,
+        owned_by=entry.owned_by,
+        meta=dict(meta) if meta is not None else UNSET,
+    )
 
 
 def model_handlers(catalog: ModelCatalog, created: int) -> list[HTTPRouteHandler]:
     @get("/v1/models", sync_to_thread=False)
     def list_models() -> Response[bytes]:
-        listing = ModelList(data=[_model(e, created) for e in catalog.entries()])
+        listing = ModelList(data=[_model(e, created, catalog) for e in catalog.entries()])
         return Response(_encoder.encode(listing), media_type="application/json")
 
     @get("/v1/models/{model_id:path}", sync_to_thread=False)
@@ -38,6 +45,7 @@ def model_handlers(catalog: ModelCatalog, created: int) -> list[HTTPRouteHandler
                 upstream_model=resolved.upstream_model,
                 owned_by=resolved.entry.owned_by,
             )
-        return Response(_encoder.encode(_model(entry, created)), media_type="application/json")
+        body = _encoder.encode(_model(entry, created, catalog))
+        return Response(body, media_type="application/json")
 
     return [list_models, retrieve_model]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from gateway.context import RequestContext
 from gateway.protocol.chat import ChatCompletionRequest
@@ -70,3 +70,10 @@ class ModelLister(Protocol):
     """Optional capability: the backend can say which models it serves."""
 
     async def list_models(self) -> list[str]: ...
+
+
+@runtime_checkable
+class ModelDescriber(Protocol):
+    """Optional capability: facts about each model (for `/v1/models`)."""
+
+    async def describe_models(self, names: list[str]) -> dict[str, dict[str, Any]]: ...

@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-from gateway.backends.base import ModelLister
+from gateway.backends.base import ModelDescriber, ModelLister
 from gateway.errors import GatewayError
 from routers.catalog import ModelCatalog
 
@@ -40,10 +40,15 @@ class ModelDiscovery:
             for name, lister in self._listers.items():
                 try:
                     models = await lister.list_models()
+                    meta = (
+                        await lister.describe_models(models)
+                        if isinstance(lister, ModelDescriber)
+                        else None
+                    )
                 except GatewayError as exc:
                     log.warning("model discovery failed for %s: %s", name, exc.message)
                     continue
-                self._catalog.set_discovered(name, models)
+                self._catalog.set_discovered(name, models, meta)
             return {e.id for e in self._catalog.entries()} != before
 
     async def refresh_if_stale(self) -> bool:

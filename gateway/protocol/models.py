@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from msgspec import Struct
+from msgspec import UNSET, Struct, UnsetType
 
 
 class Model(Struct, kw_only=True):
@@ -12,6 +12,9 @@ class Model(Struct, kw_only=True):
     object: Literal["model"] = "model"
     created: int = 0
     owned_by: str = "gateway"
+    # Facts about a local model (context length, quantisation, size, chat template), as
+    # llama-server reports them; absent for models the gateway only routes to.
+    meta: dict[str, Any] | UnsetType = UNSET
 
 
 class ModelList(Struct, kw_only=True):

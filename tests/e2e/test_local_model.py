@@ -415,3 +415,14 @@ def test_a_trimming_route_drops_the_oldest_turns_and_keeps_the_system_prompt(
     reply = sdk.chat.completions.create(model="smol-trim", messages=turns, max_tokens=4)
     assert reply.usage is not None and reply.usage.prompt_tokens <= N_CTX - 4
     assert reply.model == "smol-trim"
+
+
+def test_local_models_list_their_facts(local: str) -> None:
+    listing = httpx.get(f"{local}/v1/models").json()["data"]
+    entry = next(m for m in listing if m["id"] == MODEL)
+    meta = entry["meta"]
+    assert meta["quantization"] == "Q4_1" and meta["context_length"] == 8192
+    assert meta["chat_template"] is True and meta["size_bytes"] == gguf_path().stat().st_size
+    alias = next(m for m in listing if m["id"] == "smol-trim")
+    assert alias["meta"] == meta  # a route to a local model shows the model's facts
+    assert httpx.get(f"{local}/v1/models/{MODEL}").json()["meta"] == meta

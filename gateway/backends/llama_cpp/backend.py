@@ -57,6 +57,9 @@ class LlamaCppBackend:
     async def list_models(self) -> list[str]:
         return sorted(self.models.files())
 
+    async def describe_models(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        return await asyncio.to_thread(self.models.describe, names)
+
     async def _plan(self, model: LoadedModel, call: BackendCall) -> request_plan.Plan:
         request = call.request
         if isinstance(request, EmbeddingRequest):

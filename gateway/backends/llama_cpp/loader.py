@@ -64,6 +64,58 @@ def load_llama(
         raise ModelFileError(f"model `{model.name}` ({model.path}) failed to load: {exc}") from exc
 
 
+# llama.cpp's `general.file_type` codes for the quantisations seen in the wild.
+_FILE_TYPES = {
+    0: "F32",
+    1: "F16",
+    2: "Q4_0",
+    3: "Q4_1",
+    7: "Q8_0",
+    8: "Q5_0",
+    9: "Q5_1",
+    10: "Q2_K",
+    11: "Q3_K_S",
+    12: "Q3_K_M",
+    13: "Q3_K_L",
+    14: "Q4_K_S",
+    15: "Q4_K_M",
+    16: "Q5_K_S",
+    17: "Q5_K_M",
+    18: "Q6_K",
+    32: "BF16",
+}
+
+
+def describe_gguf(model: ModelFile, size: int) -> dict[str, Any]:
+    """Facts from a GGUF's header, through a vocabulary-only load (no weights)."""
+    from llama_cpp import Llama
+
+    facts: dict[str, Any] = {"format": "gguf", "size_bytes": size}
+    try:
+        vocab = Llama(str(model.path), vocab_only=True, verbose=False)
+    except (ValueError, RuntimeError, OSError):
+        facts["error"] = "unreadable GGUF header"
+        return facts
+    try:
+        metadata = vocab.metadata
+        arch = metadata.get("general.architecture", "")
+        context = metadata.get(f"{arch}.context_length")
+        file_type = metadata.get("general.file_type")
+        facts.update(
+            {
+                "architecture": arch or None,
+                "context_length": int(context) if context and context.isdigit() else None,
+                "quantization": _FILE_TYPES.get(int(file_type))
+                if file_type and file_type.isdigit()
+                else None,
+                "chat_template": "tokenizer.chat_template" in metadata,
+            }
+        )
+    finally:
+        vocab.close()
+    return facts
+
+
 def _ggml_type(name: str) -> int:
     import llama_cpp
 

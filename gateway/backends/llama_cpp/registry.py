@@ -10,9 +10,10 @@ import asyncio
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
-from gateway.backends.llama_cpp.loader import load_llama
+from gateway.backends.llama_cpp.loader import describe_gguf, load_llama
 from gateway.errors import ModelNotFoundError, ServiceUnavailableError
 from gateway.model_files import (
     ModelFile,
@@ -38,6 +39,7 @@ class LocalModels:
         self._loaded: dict[str, LoadedModel] = {}
         self._loading: dict[str, asyncio.Lock] = {}
         self._checked: set[Path] = set()
+        self._facts: dict[tuple[Path, int, int], dict[str, Any]] = {}
 
     def files(self) -> dict[str, ModelFile]:
         found = discover(Path(self._spec.models_dir).expanduser()) if self._spec.models_dir else {}
@@ -110,6 +112,25 @@ class LocalModels:
             del self._loaded[victim.file.name]
             await asyncio.to_thread(victim.close)
             log.info("model unloaded for memory", extra={"model": victim.file.name})
+
+    def describe(self, names: list[str]) -> dict[str, dict[str, Any]]:
+        """Context length, quantisation, size and template presence, read from each GGUF's
+        header (a vocabulary-only load) and cached while the file is unchanged."""
+        files = self.files()
+        facts: dict[str, dict[str, Any]] = {}
+        for name in names:
+            file = files.get(name)
+            if file is None:
+                continue
+            try:
+                stat = file.path.stat()
+            except OSError:
+                continue
+            key = (file.path, stat.st_mtime_ns, stat.st_size)
+            if key not in self._facts:
+                self._facts[key] = describe_gguf(file, stat.st_size)
+            facts[name] = self._facts[key]
+        return facts
 
     async def aclose(self) -> None:
         for model in self._loaded.values():
