@@ -111,6 +111,8 @@ class LlamaCppBackend(Config, frozen=True, tag_field="type", tag="llama_cpp"):
     load: Literal["on_first_use", "at_startup"] = "on_first_use"
     # Unload the least recently used idle models to stay under this budget (file sizes).
     memory_budget_mb: Annotated[int, Meta(ge=1)] | None = None
+    # Unload a model nobody has used for this long (None keeps models loaded).
+    idle_unload_seconds: Annotated[float, Meta(gt=0)] | None = None
     # Sequences decoded together in one batch (continuous batching); each gets the whole
     # `n_ctx` window, so the KV cache holds `n_ctx * parallel` tokens.
     parallel: Annotated[int, Meta(ge=1, le=64)] = 4

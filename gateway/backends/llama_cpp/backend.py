@@ -39,6 +39,7 @@ class LlamaCppBackend:
         self._spec = spec
         self.models = LocalModels(name, spec)
         self._ready = False
+        self._sweeper: asyncio.Task[None] | None = None
 
     def preflight(self) -> None:
         self.models.preflight(load=self._spec.load == "at_startup")
@@ -46,12 +47,21 @@ class LlamaCppBackend:
     async def start(self) -> None:
         if self._spec.load == "at_startup":
             await self.models.load_configured()
+        if self._spec.idle_unload_seconds is not None:
+            self._sweeper = asyncio.create_task(self._sweep(self._spec.idle_unload_seconds))
         self._ready = True
+
+    async def _sweep(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(min(every, 60.0))
+            await self.models.unload_idle()
 
     def ready(self) -> bool:
         return self._ready
 
     async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         await self.models.aclose()
 
     async def list_models(self) -> list[str]:
@@ -168,6 +178,7 @@ class LlamaCppBackend:
         future: asyncio.Future[generation.Outcome] = loop.create_future()
 
         def settle(result: generation.Outcome | BaseException) -> None:
+            model.last_used = time.monotonic()
             if future.done():
                 return
             if isinstance(result, BaseException):

@@ -108,10 +108,7 @@ class LocalModels:
             key=lambda m: m.last_used,
         )
         while idle and sum(m.file.size_bytes for m in self._loaded.values()) + need > budget * _MB:
-            victim = idle.pop(0)
-            del self._loaded[victim.file.name]
-            await asyncio.to_thread(victim.close)
-            log.info("model unloaded for memory", extra={"model": victim.file.name})
+            await self._unload(idle.pop(0), "memory budget")
 
     def describe(self, names: list[str]) -> dict[str, dict[str, Any]]:
         """Context length, quantisation, size and template presence, read from each GGUF's
@@ -131,6 +128,26 @@ class LocalModels:
                 self._facts[key] = describe_gguf(file, stat.st_size)
             facts[name] = self._facts[key]
         return facts
+
+    async def unload_idle(self) -> list[str]:
+        """Unload models idle past `idle_unload_seconds`; the names unloaded."""
+        limit = self._spec.idle_unload_seconds
+        if limit is None:
+            return []
+        now = time.monotonic()
+        idle = [
+            m
+            for m in self._loaded.values()
+            if not m.gate.busy and not m.gate.waiting and now - m.last_used > limit
+        ]
+        for model in idle:
+            await self._unload(model, "idle")
+        return [m.file.name for m in idle]
+
+    async def _unload(self, model: LoadedModel, why: str) -> None:
+        del self._loaded[model.file.name]
+        await asyncio.to_thread(model.close)
+        log.info("model unloaded", extra={"model": model.file.name, "reason": why})
 
     async def aclose(self) -> None:
         for model in self._loaded.values():
