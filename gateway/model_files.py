@@ -30,6 +30,7 @@ class ModelFile:
     sha256: str | None = None
     n_ctx: int | None = None
     chat_format: str | None = None
+    embedding: bool = False
 
     @property
     def size_bytes(self) -> int:
@@ -54,7 +55,7 @@ def locate(name: str, spec: LocalModel) -> ModelFile:
         path = package_dir(spec.package) / spec.file
     else:
         raise ModelFileError(f"model `{name}`: set `path`, or `package` and `file`")
-    return ModelFile(name, path, spec.sha256, spec.n_ctx, spec.chat_format)
+    return ModelFile(name, path, spec.sha256, spec.n_ctx, spec.chat_format, spec.embedding)
 
 
 def check(model: ModelFile, *, verify_hash: bool = True, magic: bytes | None = GGUF_MAGIC) -> None:

@@ -6,17 +6,16 @@ The model runs in worker threads (onnxruntime releases the GIL), in batches of `
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import msgspec
-import numpy as np
 
 from gateway.backends.base import BackendCall, Capabilities
 from gateway.embeddings.base import Embedder
 from gateway.embeddings.onnx_minilm import OnnxMiniLM
+from gateway.embeddings.reply import embedding_reply
 from gateway.errors import InvalidRequestError
 from gateway.model_files import ModelFileError
 from gateway.protocol.embeddings import EmbeddingRequest
@@ -81,16 +80,9 @@ class OnnxEmbedderBackend:
             vectors, tokens = await asyncio.to_thread(self._embed, embedder, request)
         finally:
             call.ctx.backend_seconds += time.perf_counter() - started
-        as_base64 = request.encoding_format == "base64"
-        reply: dict[str, Any] = {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": _encode(v, as_base64)}
-                for i, v in enumerate(vectors)
-            ],
-            "model": call.upstream_model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
+        reply = embedding_reply(
+            vectors, tokens, call.upstream_model, as_base64=request.encoding_format == "base64"
+        )
         return decode_fields(_encoder.encode(reply))
 
     def _embed(
@@ -118,9 +110,3 @@ class OnnxEmbedderBackend:
 
     def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
         raise InvalidRequestError("embeddings do not stream", param="stream")
-
-
-def _encode(vector: list[float], as_base64: bool) -> list[float] | str:
-    if not as_base64:
-        return vector
-    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")

@@ -80,6 +80,8 @@ class LocalModel(Config, frozen=True):
     sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
     n_ctx: Annotated[int, Meta(ge=256)] | None = None
     chat_format: str | None = None
+    # An embedding model: served on /v1/embeddings (pooled by llama.cpp), not for chat.
+    embedding: bool = False
 
 
 KVCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]

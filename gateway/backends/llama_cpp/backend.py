@@ -21,6 +21,7 @@ from gateway.backends.llama_cpp import generation, reply_shape, request_plan
 from gateway.backends.llama_cpp.batch_engine import Job as BatchJob
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.registry import LocalModels
+from gateway.embeddings.reply import embedding_reply
 from gateway.errors import GatewayTimeoutError, InvalidRequestError
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.embeddings import EmbeddingRequest
@@ -76,6 +77,11 @@ class LlamaCppBackend:
             raise InvalidRequestError(
                 f"`{call.upstream_model}` does not serve embeddings", param="model"
             )
+        if model.engine is None:
+            raise InvalidRequestError(
+                f"`{call.upstream_model}` is an embedding model: use /v1/embeddings",
+                param="model",
+            )
         if isinstance(request, ChatCompletionRequest):
             return await asyncio.to_thread(
                 request_plan.plan_chat, model, request, call.context_overflow
@@ -84,6 +90,8 @@ class LlamaCppBackend:
 
     async def complete(self, call: BackendCall) -> RawFields:
         model = await self.models.get(call.upstream_model)
+        if model.engine is None and isinstance(call.request, EmbeddingRequest):
+            return await self._embed(model, call, call.request)
         plan = await self._plan(model, call)
         cancelled = threading.Event()
         started = time.perf_counter()
@@ -166,6 +174,37 @@ class LlamaCppBackend:
         yield chunks.closing(finish)
         yield chunks.usage(reply_shape.usage(len(plan.tokens), outcome.completion_tokens))
 
+    async def _embed(
+        self, model: LoadedModel, call: BackendCall, request: EmbeddingRequest
+    ) -> RawFields:
+        """A GGUF embedding model: llama.cpp pools each input (text only)."""
+        items = request.input if isinstance(request.input, list) else [request.input]
+        texts = [item for item in items if isinstance(item, str)]
+        if len(texts) != len(items):
+            raise InvalidRequestError(
+                f"`{call.upstream_model}` takes text input, not token ids", param="input"
+            )
+        if isinstance(request.dimensions, int):
+            raise InvalidRequestError(
+                f"`{call.upstream_model}` cannot shorten its vectors", param="dimensions"
+            )
+        started = time.perf_counter()
+        try:
+            async with model.gate.slot(call.ctx.priority):
+                vectors, tokens = await asyncio.to_thread(
+                    model.llm.embed, texts, normalize=True, return_count=True
+                )
+        finally:
+            call.ctx.backend_seconds += time.perf_counter() - started
+        model.last_used = time.monotonic()
+        reply = embedding_reply(
+            [_pooled(v) for v in vectors],
+            int(tokens),
+            call.upstream_model,
+            as_base64=request.encoding_format == "base64",
+        )
+        return decode_fields(_encoder.encode(reply))
+
     def _submit(
         self,
         model: LoadedModel,
@@ -189,6 +228,7 @@ class LlamaCppBackend:
         def done(result: generation.Outcome | BaseException) -> None:
             loop.call_soon_threadsafe(settle, result)
 
+        assert model.engine is not None  # checked when the request was planned
         model.last_used = time.monotonic()
         model.engine.submit(
             BatchJob(plan.tokens, plan.sampling, emit, cancelled, self._deadline(), done)
@@ -203,6 +243,19 @@ class LlamaCppBackend:
             f"local generation exceeded {self._spec.max_generation_seconds:g}s",
             code="generation_timeout",
         )
+
+
+def _pooled(vector: Any) -> list[float]:
+    """One unit vector per input: models without a pooling type in their GGUF (decoders)
+    return one vector per token, which are mean-pooled here."""
+    import numpy as np
+
+    array = np.asarray(vector, dtype=np.float64)
+    if array.ndim == 2:
+        array = array.mean(axis=0)
+    norm = float(np.linalg.norm(array)) or 1.0
+    pooled: list[float] = (array / norm).tolist()
+    return pooled
 
 
 def _ignore(_piece: generation.Piece) -> None:

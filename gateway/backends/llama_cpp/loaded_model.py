@@ -24,7 +24,8 @@ class FimTokens:
 class LoadedModel:
     file: ModelFile
     llm: Any
-    engine: BatchEngine
+    # None for an embedding model: those run whole batches through `Llama.embed`.
+    engine: BatchEngine | None
     gate: PriorityGate
     prompter: ChatPrompter
     end_tokens: frozenset[int]
@@ -41,10 +42,9 @@ class LoadedModel:
         end |= _end_of_generation_tokens(llm)
         fim_ids = (model.token_prefix(), model.token_suffix(), model.token_middle())
         n_ctx = file.n_ctx or spec.n_ctx
-        return cls(
-            file=file,
-            llm=llm,
-            engine=BatchEngine(
+        engine = None
+        if not file.embedding:
+            engine = BatchEngine(
                 llm,
                 parallel=spec.parallel,
                 n_ctx=n_ctx,
@@ -52,8 +52,14 @@ class LoadedModel:
                 n_threads=spec.n_threads,
                 n_threads_batch=spec.n_threads_batch or spec.n_threads,
                 end_tokens=frozenset(end),
+            )
+        return cls(
+            file=file,
+            llm=llm,
+            engine=engine,
+            gate=PriorityGate(
+                file.name, spec.queue_size, capacity=1 if engine is None else spec.parallel
             ),
-            gate=PriorityGate(file.name, spec.queue_size, capacity=spec.parallel),
             prompter=ChatPrompter(
                 llm.metadata.get("tokenizer.chat_template"),
                 bos_token=model.token_get_text(bos) if bos >= 0 else "",
@@ -69,7 +75,8 @@ class LoadedModel:
         return tokens
 
     def close(self) -> None:
-        self.engine.close()
+        if self.engine is not None:
+            self.engine.close()
         closer = getattr(self.llm, "close", None)
         if closer is not None:
             closer()

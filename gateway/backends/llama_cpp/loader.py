@@ -51,6 +51,8 @@ def load_llama(
         "flash_attn": spec.flash_attn,
         "verbose": spec.verbose,
     }
+    if model.embedding:
+        kwargs["embedding"] = True
     if spec.tensor_split:
         kwargs["tensor_split"] = list(spec.tensor_split)
     if spec.type_k:

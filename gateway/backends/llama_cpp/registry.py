@@ -52,7 +52,9 @@ class LocalModels:
             check(model)
             self._checked.add(model.path)
             if load and name not in self._loaded:
-                llm = load_llama(model, self._spec, context_tokens=VOCAB_CONTEXT)
+                llm = load_llama(
+                    model, self._spec, context_tokens=None if model.embedding else VOCAB_CONTEXT
+                )
                 self._loaded[name] = LoadedModel.wrap(model, llm, self._spec)
 
     async def load_configured(self) -> None:
@@ -85,7 +87,9 @@ class LocalModels:
             if file.path not in self._checked:
                 check(file)
                 self._checked.add(file.path)
-            llm = load_llama(file, self._spec, context_tokens=VOCAB_CONTEXT)
+            llm = load_llama(
+                file, self._spec, context_tokens=None if file.embedding else VOCAB_CONTEXT
+            )
         except ModelFileError as exc:
             raise ServiceUnavailableError(str(exc), code="model_unavailable") from exc
         log.info(
