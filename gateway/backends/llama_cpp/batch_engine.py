@@ -27,6 +27,7 @@ from gateway.backends.llama_cpp.generation import (
     Sampling,
     SequenceText,
 )
+from gateway.errors import ServiceUnavailableError
 
 log = logging.getLogger("gateway.llama_cpp")
 
@@ -126,10 +127,13 @@ class BatchEngine:
                 self._step()
             except Exception as exc:  # a failed decode ends the sequences it carried
                 log.exception("batched decode failed")
+                failure = ServiceUnavailableError(
+                    f"the local model failed to decode: {exc}", code="model_decode_failed"
+                )
                 for sequence in list(self._active):
-                    self._finish(sequence, exc)
+                    self._finish(sequence, failure)
         for sequence in list(self._active):
-            self._finish(sequence, RuntimeError("the model is shutting down"))
+            self._finish(sequence, ServiceUnavailableError("the local model is unloading"))
 
     def _admit(self) -> None:
         while self._free:
