@@ -181,6 +181,11 @@ def test_bad_input_on_the_local_model(sdk: OpenAI) -> None:
     assert caught.value.code == "context_length_exceeded"
     with pytest.raises(openai.BadRequestError):
         sdk.chat.completions.create(model=MODEL, messages=user, n=2)  # type: ignore[arg-type]
+    for prompt in ([99_999_999], [], "", [[]]):
+        with pytest.raises(openai.BadRequestError):
+            sdk.completions.create(model=MODEL, prompt=prompt, max_tokens=2)  # type: ignore[arg-type]
+    batch_of_one = sdk.completions.create(model=MODEL, prompt=["Hello"], max_tokens=2)
+    assert batch_of_one.usage is not None and batch_of_one.usage.prompt_tokens > 0
 
 
 def test_eight_concurrent_streams_all_complete(local: str) -> None:

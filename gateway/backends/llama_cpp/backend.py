@@ -8,6 +8,7 @@ cancel flag, and the token loop stops within one token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import uuid
@@ -89,7 +90,22 @@ class LlamaCppBackend:
         return await asyncio.to_thread(request_plan.plan_text, model, request)
 
     async def complete(self, call: BackendCall) -> RawFields:
-        model = await self.models.get(call.upstream_model)
+        model = await self.models.acquire(call.upstream_model)
+        try:
+            return await self._complete(model, call)
+        finally:
+            self.models.release(model)
+
+    async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
+        model = await self.models.acquire(call.upstream_model)
+        try:
+            async with contextlib.aclosing(self._stream(model, call)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        finally:
+            self.models.release(model)
+
+    async def _complete(self, model: LoadedModel, call: BackendCall) -> RawFields:
         if model.engine is None and isinstance(call.request, EmbeddingRequest):
             return await self._embed(model, call, call.request)
         plan = await self._plan(model, call)
@@ -97,7 +113,14 @@ class LlamaCppBackend:
         started = time.perf_counter()
         try:
             async with model.gate.slot(call.ctx.priority):
-                outcome = await self._submit(model, plan, _ignore, cancelled)
+                job = self._submit(model, plan, _ignore, cancelled)
+                try:
+                    outcome = await asyncio.shield(job)
+                finally:
+                    cancelled.set()  # the engine drops the sequence at its next step
+                    if not job.done():
+                        # Keep the queue slot until the engine has let the sequence go.
+                        await asyncio.wait([job])
         except generation.GenerationTimeout:
             raise self._timeout() from None
         finally:
@@ -131,8 +154,9 @@ class LlamaCppBackend:
             ]
         return decode_fields(_encoder.encode(reply))
 
-    async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
-        model = await self.models.get(call.upstream_model)
+    async def _stream(
+        self, model: LoadedModel, call: BackendCall
+    ) -> AsyncGenerator[RawFields, None]:
         plan = await self._plan(model, call)
         chunks = _Chunks(call)
         shaper = reply_shape.StreamShaper(plan)
@@ -141,7 +165,10 @@ class LlamaCppBackend:
         cancelled = threading.Event()
 
         def emit(piece: generation.Piece) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, piece)
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, piece)
+            except RuntimeError:  # the event loop is gone (shutdown): stop generating
+                cancelled.set()
 
         async with model.gate.slot(call.ctx.priority):
             started = time.perf_counter()
@@ -226,7 +253,10 @@ class LlamaCppBackend:
                 future.set_result(result)
 
         def done(result: generation.Outcome | BaseException) -> None:
-            loop.call_soon_threadsafe(settle, result)
+            try:
+                loop.call_soon_threadsafe(settle, result)
+            except RuntimeError:
+                cancelled.set()  # the event loop is gone: nobody is waiting any more
 
         assert model.engine is not None  # checked when the request was planned
         model.last_used = time.monotonic()

@@ -103,6 +103,8 @@ class BatchEngine:
         self._thread.start()
 
     def submit(self, job: Job) -> None:
+        if self._stopping:
+            raise ServiceUnavailableError("the local model is unloading; retry", retry_after=1)
         self._incoming.put(job)
         self._wake.set()
 
@@ -117,23 +119,34 @@ class BatchEngine:
     # --- the engine thread ------------------------------------------------------------------
 
     def _run(self) -> None:
-        while not self._stopping:
-            self._admit()
-            if not self._active:
-                self._wake.wait(0.5)
-                self._wake.clear()
-                continue
-            try:
-                self._step()
-            except Exception as exc:  # a failed decode ends the sequences it carried
-                log.exception("batched decode failed")
-                failure = ServiceUnavailableError(
-                    f"the local model failed to decode: {exc}", code="model_decode_failed"
-                )
-                for sequence in list(self._active):
-                    self._finish(sequence, failure)
-        for sequence in list(self._active):
-            self._finish(sequence, ServiceUnavailableError("the local model is unloading"))
+        try:
+            while not self._stopping:
+                self._admit()
+                if not self._active:
+                    self._wake.wait(0.5)
+                    self._wake.clear()
+                    continue
+                try:
+                    self._step()
+                except Exception as exc:  # a failed decode ends the sequences it carried
+                    log.exception("batched decode failed")
+                    failure = ServiceUnavailableError(
+                        f"the local model failed to decode: {exc}", code="model_decode_failed"
+                    )
+                    for sequence in list(self._active):
+                        self._finish(sequence, failure)
+        finally:
+            # Nobody may wait forever: answer everything still active or queued.
+            gone = ServiceUnavailableError("the local model is unloading; retry", retry_after=1)
+            for sequence in list(self._active):
+                self._finish(sequence, gone)
+            while True:
+                try:
+                    job = self._incoming.get_nowait()
+                except queue.Empty:
+                    break
+                if job is not None:
+                    _notify(job, gone)
 
     def _admit(self) -> None:
         while self._free:
@@ -144,15 +157,23 @@ class BatchEngine:
             if job is None:
                 return
             if job.cancelled.is_set():
-                job.done(Outcome(finish_reason=None))
+                _notify(job, Outcome(finish_reason=None))
                 continue
-            seq_id = self._free.pop(0)
+            if not job.tokens:
+                _notify(job, ValueError("an empty prompt cannot be decoded"))
+                continue
+            try:
+                sampler = self._sampler(job.sampling)
+                text = SequenceText(self._llm, job.sampling)
+            except Exception as exc:  # this job's setup failed: only it is answered
+                _notify(job, exc)
+                continue
             self._active.append(
                 _Sequence(
-                    seq_id=seq_id,
+                    seq_id=self._free.pop(0),
                     job=job,
-                    sampler=self._sampler(job.sampling),
-                    text=SequenceText(self._llm, job.sampling),
+                    sampler=sampler,
+                    text=text,
                     pending=list(job.tokens),
                     limit=min(job.sampling.max_tokens, self._n_ctx - len(job.tokens)),
                 )
@@ -190,7 +211,12 @@ class BatchEngine:
         for sequence in list(self._active):
             if sequence.logits_index >= 0:
                 index, sequence.logits_index = sequence.logits_index, -1
-                self._sample(sequence, index)
+                try:
+                    self._sample(sequence, index)
+                except Exception as exc:  # one sequence's failure ends only that sequence
+                    log.exception("sampling failed")
+                    if sequence in self._active:
+                        self._finish(sequence, exc)
 
     def _add(self, batch: Any, token: int, sequence: _Sequence, *, logits: bool) -> None:
         j = batch.n_tokens
@@ -225,12 +251,12 @@ class BatchEngine:
         self._llama_cpp.llama_memory_seq_rm(self._ctx.memory, sequence.seq_id, -1, -1)
         self._free.append(sequence.seq_id)
         sequence.sampler.close()
-        if isinstance(result, Outcome) and result.finish_reason is not None:
-            sequence.text.flush(sequence.job.emit)
         try:
-            sequence.job.done(result)
+            if isinstance(result, Outcome) and result.finish_reason is not None:
+                sequence.text.flush(sequence.job.emit)
         except Exception:
-            log.exception("a finished sequence's callback failed")
+            log.exception("sending a finished sequence's last text failed")
+        _notify(sequence.job, result)
 
     def _sampler(self, sampling: Sampling) -> Any:
         sampler = self._internals.LlamaSampler()
@@ -256,3 +282,10 @@ class BatchEngine:
         sampler.add_temp(sampling.temperature)
         sampler.add_dist(DEFAULT_SEED if sampling.seed is None else sampling.seed & 0xFFFFFFFF)
         return sampler
+
+
+def _notify(job: Job, result: Outcome | BaseException) -> None:
+    try:
+        job.done(result)
+    except Exception:
+        log.exception("a finished sequence's callback failed")

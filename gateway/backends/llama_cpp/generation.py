@@ -104,6 +104,7 @@ class SequenceText:
         self._scorer = _Scorer(llm, sampling.logprobs) if sampling.logprobs is not None else None
         self._pending: list[TokenLogprob] = []
         self._outcome = Outcome(finish_reason=None)
+        self._stopped = False
 
     @property
     def tokens(self) -> int:
@@ -118,6 +119,11 @@ class SequenceText:
         text, stopped = self._stops.push(self._decoder.decode(raw))
         if text:
             self._send(text, emit)
+        if stopped:
+            # What came after the cut is not part of the reply: no text, no logprobs.
+            self._pending = []
+            self._decoder.reset()
+            self._stopped = True
         return stopped
 
     def done(self, finish_reason: str | None) -> Outcome:
@@ -126,6 +132,8 @@ class SequenceText:
 
     def flush(self, emit: Callable[[Piece], None]) -> None:
         """Send what was held back (a partial stop sequence that never completed)."""
+        if self._stopped:
+            return
         tail = self._stops.flush() + self._decoder.decode(b"", final=True)
         if tail or self._pending:
             self._send(tail, emit)

@@ -33,6 +33,12 @@ class LoadedModel:
     # The window of one sequence (prompt + completion).
     n_ctx: int
     last_used: float = field(default_factory=time.monotonic)
+    # Requests holding this model (from lookup to their last chunk): never unload while > 0.
+    leases: int = 0
+
+    @property
+    def in_use(self) -> bool:
+        return self.leases > 0 or self.gate.busy or self.gate.waiting > 0
 
     @classmethod
     def wrap(cls, file: ModelFile, llm: Any, spec: LlamaCppBackend) -> LoadedModel:

@@ -64,6 +64,16 @@ class LocalModels:
     def loaded(self) -> dict[str, LoadedModel]:
         return dict(self._loaded)
 
+    async def acquire(self, name: str) -> LoadedModel:
+        """The loaded model, held until `release`: it cannot be unloaded in between."""
+        model = await self.get(name)
+        model.leases += 1  # no await since `get` returned: nothing can unload it first
+        return model
+
+    def release(self, model: LoadedModel) -> None:
+        model.leases -= 1
+        model.last_used = time.monotonic()
+
     async def get(self, name: str) -> LoadedModel:
         model = self._loaded.get(name)
         if model is not None:
@@ -107,10 +117,7 @@ class LocalModels:
         if budget is None:
             return
         need = incoming.size_bytes
-        idle = sorted(
-            (m for m in self._loaded.values() if not m.gate.busy and not m.gate.waiting),
-            key=lambda m: m.last_used,
-        )
+        idle = sorted((m for m in self._loaded.values() if not m.in_use), key=lambda m: m.last_used)
         while idle and sum(m.file.size_bytes for m in self._loaded.values()) + need > budget * _MB:
             await self._unload(idle.pop(0), "memory budget")
 
@@ -139,19 +146,18 @@ class LocalModels:
         if limit is None:
             return []
         now = time.monotonic()
-        idle = [
-            m
-            for m in self._loaded.values()
-            if not m.gate.busy and not m.gate.waiting and now - m.last_used > limit
-        ]
-        for model in idle:
-            await self._unload(model, "idle")
-        return [m.file.name for m in idle]
+        idle = [m for m in self._loaded.values() if not m.in_use and now - m.last_used > limit]
+        return [m.file.name for m in idle if await self._unload(m, "idle")]
 
-    async def _unload(self, model: LoadedModel, why: str) -> None:
+    async def _unload(self, model: LoadedModel, why: str) -> bool:
+        # Checked again here, with no await before the removal: a request may have taken
+        # the model while an earlier unload was awaited.
+        if model.in_use or self._loaded.get(model.file.name) is not model:
+            return False
         del self._loaded[model.file.name]
         await asyncio.to_thread(model.close)
         log.info("model unloaded", extra={"model": model.file.name, "reason": why})
+        return True
 
     async def aclose(self) -> None:
         for model in self._loaded.values():

@@ -98,23 +98,31 @@ def plan_text(model: LoadedModel, request: CompletionRequest) -> Plan:
     _common_checks(request.n)
     if request.echo is True:
         raise InvalidRequestError("`echo` is not supported by local models", param="echo")
-    prompt = request.prompt
-    if isinstance(prompt, list) and len(prompt) > 1 and not all(isinstance(p, int) for p in prompt):
+    prompt: Any = request.prompt
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str | list):
+        prompt = prompt[0]  # a batch of one: `["text"]` or `[[ids]]`
+    if isinstance(prompt, list) and not all(isinstance(p, int) for p in prompt):
         raise InvalidRequestError(
             "local models take one prompt per request, not a batch", param="prompt"
         )
     suffix = request.suffix if isinstance(request.suffix, str) else None
     if isinstance(prompt, list):
-        ids = prompt[0] if prompt and isinstance(prompt[0], list) else prompt
-        tokens = [int(t) for t in ids if isinstance(t, int)]
         if suffix:
             raise InvalidRequestError("`suffix` needs a text prompt", param="suffix")
+        vocab = model.llm.n_vocab()
+        if any(not 0 <= t < vocab for t in prompt):
+            raise InvalidRequestError(
+                f"token ids must be below {vocab} for this model", param="prompt"
+            )
+        tokens = list(prompt)
     else:
         text = prompt if isinstance(prompt, str) else ""
         if suffix is not None:
             tokens = _fill_in_middle(model, request.model, text, suffix)
         else:
             tokens = model.tokenize(text, add_bos=True)
+    if not tokens:
+        raise InvalidRequestError("the prompt is empty", param="prompt")
     return Plan(tokens=tokens, sampling=_sampling(model, request, tokens, _stops(request.stop)))
 
 
