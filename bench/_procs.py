@@ -8,9 +8,11 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,3 +129,28 @@ def group_rss_mb(pgid: int) -> float:
 def self_cpu_seconds() -> float:
     """This (load-generator) process's CPU time, all threads."""
     return time.process_time()
+
+
+@contextlib.contextmanager
+def gateway_process(root: Path, policy: str, timeout: float = 60.0) -> Iterator[str]:
+    """`gateway serve` on a free loopback port with this policy; yields its base URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "policy.yaml"
+        config.write_text(policy)
+        argv = [
+            str(root / ".venv/bin/gateway"),
+            "serve",
+            "--config",
+            str(config),
+            "--port",
+            str(port),
+        ]
+        gateway = Child("gateway", argv, Path(tmp) / "gateway.log")
+        gateway.start(root)
+        try:
+            gateway.wait_ready(f"{base}/readyz", timeout=timeout)
+            yield base
+        finally:
+            gateway.stop()

@@ -12,7 +12,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _procs import Child, free_port
+from _procs import gateway_process
 
 from gateway.embeddings.onnx_minilm import OnnxMiniLM
 
@@ -42,40 +41,20 @@ def main() -> None:
         tokenizer_file="model/tokenizer.json",
         sha256=None,
     )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "policy.yaml"
-        config.write_text("server: {access_log: false}\nbackends:\n  e: {type: onnx_embedder}\n")
-        gateway = Child(
-            "gateway",
-            [
-                str(ROOT / ".venv/bin/gateway"),
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-            ],
-            Path(tmp) / "gw.log",
-        )
-        gateway.start(ROOT)
-        try:
-            gateway.wait_ready(f"{base}/readyz", timeout=60)
-            direct, through = [], []
-            with httpx.Client(base_url=base, timeout=60) as http:
-                body = {"model": "all-minilm-l6-v2", "input": texts}
-                http.post("/v1/embeddings", json=body).raise_for_status()  # warm-up
+    policy = "server: {access_log: false}\nbackends:\n  e: {type: onnx_embedder}\n"
+    with gateway_process(ROOT, policy) as base:
+        direct, through = [], []
+        with httpx.Client(base_url=base, timeout=60) as http:
+            body = {"model": "all-minilm-l6-v2", "input": texts}
+            http.post("/v1/embeddings", json=body).raise_for_status()  # warm-up
+            embedder.embed(texts)
+            for _ in range(args.rounds):
+                started = time.perf_counter()
                 embedder.embed(texts)
-                for _ in range(args.rounds):
-                    started = time.perf_counter()
-                    embedder.embed(texts)
-                    direct.append(args.batch / (time.perf_counter() - started))
-                    started = time.perf_counter()
-                    http.post("/v1/embeddings", json=body).raise_for_status()
-                    through.append(args.batch / (time.perf_counter() - started))
-        finally:
-            gateway.stop()
+                direct.append(args.batch / (time.perf_counter() - started))
+                started = time.perf_counter()
+                http.post("/v1/embeddings", json=body).raise_for_status()
+                through.append(args.batch / (time.perf_counter() - started))
     print(
         json.dumps(
             {

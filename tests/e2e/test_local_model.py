@@ -7,7 +7,6 @@ import contextlib
 import importlib.util
 import json
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import openai
 import pytest
 from openai import AsyncOpenAI, OpenAI
 
-from tests.support import GATEWAY, free_port, start_gateway
+from tests.support import serve_expecting_failure, start_gateway
 
 pytestmark = pytest.mark.e2e
 MODEL = "smollm2-135m-instruct"
@@ -290,12 +289,7 @@ def test_a_corrupt_model_file_is_a_startup_error_naming_the_file(
         "backends:\n  local:\n    type: llama_cpp\n    load: at_startup\n"
         f"    models:\n      broken: {{path: {bad}}}\n"
     )
-    run = subprocess.run(
-        [*GATEWAY, "serve", "--config", str(config), "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = serve_expecting_failure("--config", str(config))
     assert run.returncode != 0
     assert str(bad) in run.stderr
     assert run.stderr.count("Traceback") == 0
@@ -309,12 +303,7 @@ def test_a_hash_mismatch_refuses_to_serve(tmp_path: Path) -> None:
         "backends:\n  local:\n    type: llama_cpp\n"
         f"    models:\n      m: {{path: {copy}, sha256: '{'0' * 64}'}}\n"
     )
-    run = subprocess.run(
-        [*GATEWAY, "serve", "--config", str(config), "--port", str(free_port())],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    run = serve_expecting_failure("--config", str(config))
     assert run.returncode == 2
     assert "sha256 mismatch" in run.stderr and str(copy) in run.stderr
 
