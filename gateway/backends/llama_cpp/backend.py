@@ -127,7 +127,7 @@ class LlamaCppBackend:
             cancelled.set()  # a cancelled request stops its generation within one token
             call.ctx.backend_seconds += time.perf_counter() - started
         text = "".join(outcome.text)
-        chunk_id, created = _ids(call)
+        chunk_id, created = _ids()
         chat = isinstance(call.request, ChatCompletionRequest)
         logprobs = reply_shape.logprobs_field(outcome.logprobs, plan, chat=chat)
         reply: dict[str, Any] = {
@@ -292,7 +292,7 @@ def _ignore(_piece: generation.Piece) -> None:
     return None
 
 
-def _ids(call: BackendCall) -> tuple[str, int]:
+def _ids() -> tuple[str, int]:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
 
@@ -301,7 +301,7 @@ class _Chunks:
 
     def __init__(self, call: BackendCall) -> None:
         self.chat = self._chat = isinstance(call.request, ChatCompletionRequest)
-        chunk_id, self._created = _ids(call)
+        chunk_id, self._created = _ids()
         self._id = chunk_id if self._chat else chunk_id.replace("chatcmpl", "cmpl")
         self._model = call.upstream_model
 

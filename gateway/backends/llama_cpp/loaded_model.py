@@ -28,7 +28,6 @@ class LoadedModel:
     engine: BatchEngine | None
     gate: PriorityGate
     prompter: ChatPrompter
-    end_tokens: frozenset[int]
     fim: FimTokens | None
     # The window of one sequence (prompt + completion).
     n_ctx: int
@@ -71,7 +70,6 @@ class LoadedModel:
                 bos_token=model.token_get_text(bos) if bos >= 0 else "",
                 eos_token=model.token_get_text(eos) if eos >= 0 else "",
             ),
-            end_tokens=frozenset(end),
             fim=FimTokens(*fim_ids) if min(fim_ids) >= 0 else None,
             n_ctx=n_ctx,
         )
