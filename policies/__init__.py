@@ -1,5 +1,23 @@
-"""Security policy stages. Each returns a verdict; the pipeline acts on it."""
+"""Policy stages: request stages return a verdict, response stages filter the reply."""
 
-from policies.base import Allow, Deny, RequestStage, Transform, Verdict
+from policies.base import (
+    Allow,
+    Deny,
+    RequestStage,
+    ResponseFilter,
+    ResponseStage,
+    StreamOutcome,
+    Transform,
+    Verdict,
+)
 
-__all__ = ["Allow", "Deny", "RequestStage", "Transform", "Verdict"]
+__all__ = [
+    "Allow",
+    "Deny",
+    "RequestStage",
+    "ResponseFilter",
+    "ResponseStage",
+    "StreamOutcome",
+    "Transform",
+    "Verdict",
+]

@@ -1,4 +1,5 @@
-"""The router seam: a `RouteDecision` is an ordered list of targets and the reason for it."""
+"""The router seam: a `RouteDecision` is an ordered list of targets, the reason for it and
+the gateway-owned tools to offer. Routers return data; the executor acts on it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.context import RequestContext
+from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.completions import CompletionRequest
+from gateway.protocol.embeddings import EmbeddingRequest
+
+# What a router sees: the whole decoded request (model, messages, tools, ...).
+RouteRequest = ChatCompletionRequest | CompletionRequest | EmbeddingRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +30,12 @@ class Target:
 class RouteDecision:
     targets: tuple[Target, ...]
     reason: str
-    # Gateway-owned tools to offer the model (filled by later routers).
+    # Gateway-owned tools to offer the model (filled by routers that know them).
     tools: tuple[str, ...] = ()
 
 
 class Router(Protocol):
-    def route(self, model: str, ctx: RequestContext) -> RouteDecision:
-        """Raise `gateway.errors.ModelNotFoundError` for a model nobody serves."""
+    async def route(self, request: RouteRequest, ctx: RequestContext) -> RouteDecision:
+        """Raise `gateway.errors.ModelNotFoundError` for a model nobody serves. Async, so
+        that a router may embed the messages or ask a shared store before it decides."""
+        ...

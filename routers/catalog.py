@@ -1,14 +1,16 @@
-"""Which client-visible model ids exist and where each goes.
+"""Which client-visible model ids exist and where each goes: the one place model ids are
+resolved (the router and `/v1/models` both ask here).
 
 Exact ids from the policy file, prefix routes (`openai/*`), and models discovered from
-upstreams that list them. Discovered names are replaced wholesale on each refresh.
+upstreams that list them. Discovered models are not written into the catalog: it reads them
+from a `DiscoveredModels` source, which owns them and refreshes them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,11 +34,32 @@ class Resolved:
     upstream_model: str
 
 
+class DiscoveredModels(Protocol):
+    """Models that backends list, by backend name, each replaced wholesale on refresh."""
+
+    def by_backend(self) -> Mapping[str, Mapping[str, CatalogEntry]]: ...
+
+    async def after_miss(self) -> bool:
+        """A client named an unknown model: refresh if stale (rate-limited, waiting only
+        briefly); True if the models may have changed."""
+        ...
+
+
+class _NoDiscovery:
+    def by_backend(self) -> Mapping[str, Mapping[str, CatalogEntry]]:
+        return {}
+
+    async def after_miss(self) -> bool:
+        return False
+
+
 class ModelCatalog:
-    def __init__(self, entries: Iterable[CatalogEntry] = ()) -> None:
+    def __init__(
+        self, entries: Iterable[CatalogEntry] = (), discovered: DiscoveredModels | None = None
+    ) -> None:
         self._exact: dict[str, CatalogEntry] = {}
         self._prefixes: list[CatalogEntry] = []
-        self._discovered: dict[str, dict[str, CatalogEntry]] = {}
+        self._discovered = discovered or _NoDiscovery()
         for entry in entries:
             if entry.is_prefix:
                 self._prefixes.append(entry)
@@ -45,32 +68,19 @@ class ModelCatalog:
         # Longest prefix wins.
         self._prefixes.sort(key=lambda e: len(e.id), reverse=True)
 
-    def set_discovered(
-        self,
-        backend: str,
-        model_ids: Iterable[str],
-        meta: Mapping[str, Mapping[str, Any]] | None = None,
-    ) -> None:
-        meta = meta or {}
-        self._discovered[backend] = {
-            m: CatalogEntry(
-                id=m, backend=backend, upstream_model=m, owned_by=backend, meta=meta.get(m)
-            )
-            for m in model_ids
-        }
-
     def meta_for(self, entry: CatalogEntry) -> Mapping[str, Any] | None:
         """The entry's facts, or those of the discovered model it routes to."""
         if entry.meta is not None:
             return entry.meta
-        found = self._discovered.get(entry.backend, {}).get(entry.upstream_model)
+        found = self._discovered.by_backend().get(entry.backend, {}).get(entry.upstream_model)
         return found.meta if found is not None else None
 
     def get(self, model_id: str) -> CatalogEntry | None:
+        """An exact id: configured, else discovered."""
         entry = self._exact.get(model_id)
         if entry is not None:
             return entry
-        for found in self._discovered.values():
+        for found in self._discovered.by_backend().values():
             entry = found.get(model_id)
             if entry is not None:
                 return entry
@@ -88,10 +98,29 @@ class ModelCatalog:
                 return Resolved(prefix, upstream)
         return None
 
+    async def find(self, model: str) -> Resolved | None:
+        """`resolve`, and on a miss one more try after the discovered models had a chance
+        to refresh (a model just loaded into Ollama appears without a restart)."""
+        resolved = self.resolve(model)
+        if resolved is None and await self._discovered.after_miss():
+            resolved = self.resolve(model)
+        return resolved
+
+    def describe(self, model_id: str) -> CatalogEntry | None:
+        """The entry `/v1/models/{id}` shows: an exact one, or a prefix route's entry under
+        the asked id (with the upstream name it maps to)."""
+        resolved = self.resolve(model_id)
+        if resolved is None:
+            return None
+        entry = resolved.entry
+        if not entry.is_prefix:
+            return entry
+        return replace(entry, id=model_id, upstream_model=resolved.upstream_model, fallbacks=())
+
     def entries(self) -> list[CatalogEntry]:
         """Every listable model: exact ids first, then discovered ones (no prefix routes)."""
         seen = dict(self._exact)
-        for found in self._discovered.values():
+        for found in self._discovered.by_backend().values():
             for model_id, entry in found.items():
                 seen.setdefault(model_id, entry)
         return list(seen.values())

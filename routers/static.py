@@ -4,30 +4,27 @@ from __future__ import annotations
 
 from gateway.context import RequestContext
 from gateway.errors import ModelNotFoundError
-from routers.base import RouteDecision, Target
-from routers.catalog import ModelCatalog
+from routers.base import RouteDecision, RouteRequest, Target
+from routers.catalog import CatalogEntry, ModelCatalog
 
 
 class StaticRouter:
     def __init__(self, catalog: ModelCatalog) -> None:
         self._catalog = catalog
 
-    def route(self, model: str, ctx: RequestContext) -> RouteDecision:
-        resolved = self._catalog.resolve(model)
+    async def route(self, request: RouteRequest, ctx: RequestContext) -> RouteDecision:
+        resolved = await self._catalog.find(request.model)
         if resolved is None:
-            raise ModelNotFoundError(model)
+            raise ModelNotFoundError(request.model)
         entry = resolved.entry
-        targets = [Target(entry.backend, resolved.upstream_model, entry.id, entry.context_overflow)]
+        targets = [_target(entry, resolved.upstream_model)]
         for fallback_id in entry.fallbacks:
             fallback = self._catalog.get(fallback_id)
             if fallback is not None:
-                targets.append(
-                    Target(
-                        fallback.backend,
-                        fallback.upstream_model,
-                        fallback.id,
-                        fallback.context_overflow,
-                    )
-                )
+                targets.append(_target(fallback, fallback.upstream_model))
         reason = "prefix" if entry.is_prefix else "alias"
         return RouteDecision(targets=tuple(targets), reason=reason)
+
+
+def _target(entry: CatalogEntry, upstream_model: str) -> Target:
+    return Target(entry.backend, upstream_model, entry.id, entry.context_overflow)

@@ -8,12 +8,15 @@ rendered by the one exception handler (`gateway.api.errors`).
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from litestar.handlers import ASGIRouteHandler, asgi
 
 from gateway.api.asgi_io import ClientGone, DisconnectWatch, read_body, send_bytes, send_sse
 from gateway.api.decoding import check_content_type, decode_request
+from gateway.api.sse import sse_frames
 from gateway.backends.base import Endpoint
 from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
 from gateway.errors import MethodNotAllowedError
@@ -29,7 +32,9 @@ def context_of(scope: dict[str, Any], endpoint: str) -> RequestContext:
     return ctx
 
 
-def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHandler]:
+def completion_handlers(
+    pipeline: Pipeline, server: Server, deadline_seconds: float | None = None
+) -> list[ASGIRouteHandler]:
     async def serve(endpoint: Endpoint, scope: Any, receive: Any, send: Any) -> None:
         if scope["method"] != "POST":
             raise MethodNotAllowedError(f"Use POST for /v1/{endpoint}.", allow="POST")
@@ -41,15 +46,19 @@ def completion_handlers(pipeline: Pipeline, server: Server) -> list[ASGIRouteHan
             ctx.client_disconnected = True
             return
         parsed = decode_request(endpoint, body)
-        ctx.priority = _priority(scope["headers"])
+        headers = scope["headers"]
+        ctx.priority = _priority(headers)
+        ctx.deadline = _deadline(headers, deadline_seconds)
         async with DisconnectWatch(receive) as watch:
             if parsed.is_stream:
-                frames = await pipeline.stream(parsed, ctx)
-                await send_sse(send, frames, server.sse_keepalive_seconds, watch.finishing)
+                chunks = await pipeline.stream(parsed, ctx)
+                await send_sse(
+                    send, sse_frames(chunks), server.sse_keepalive_seconds, watch.finishing
+                )
             else:
                 reply = await pipeline.complete(parsed, ctx)
                 watch.finishing()
-                await send_bytes(send, 200, reply)
+                await send_bytes(send, 200, reply.encode())
         if watch.disconnected:
             ctx.client_disconnected = True
 
@@ -77,3 +86,23 @@ def _priority(headers: list[tuple[bytes, bytes]]) -> int:
             except ValueError:
                 return 0
     return 0
+
+
+# The OpenAI SDKs send their own timeout: past it nobody waits for the answer any more.
+_CLIENT_TIMEOUT = b"x-stainless-timeout"
+
+
+def _deadline(headers: list[tuple[bytes, bytes]], configured: float | None) -> float | None:
+    """When the reply must have committed: the configured budget or the client's own
+    (shorter) timeout, as `time.monotonic()`; None when neither is set."""
+    budget = configured
+    for name, value in headers:
+        if name == _CLIENT_TIMEOUT:
+            try:
+                client = float(value)
+            except ValueError:
+                break
+            if math.isfinite(client) and client > 0:
+                budget = client if budget is None else min(budget, client)
+            break
+    return None if budget is None else time.monotonic() + budget

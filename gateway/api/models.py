@@ -34,17 +34,9 @@ def model_handlers(catalog: ModelCatalog, created: int) -> list[HTTPRouteHandler
     @get("/v1/models/{model_id:path}", sync_to_thread=False)
     def retrieve_model(model_id: FromPath[str]) -> Response[bytes]:
         model_id = model_id.lstrip("/")
-        entry = catalog.get(model_id)
+        entry = catalog.describe(model_id)
         if entry is None:
-            resolved = catalog.resolve(model_id)
-            if resolved is None:
-                raise ModelNotFoundError(model_id)
-            entry = CatalogEntry(
-                id=model_id,
-                backend=resolved.entry.backend,
-                upstream_model=resolved.upstream_model,
-                owned_by=resolved.entry.owned_by,
-            )
+            raise ModelNotFoundError(model_id)
         body = _encoder.encode(_model(entry, created, catalog))
         return Response(body, media_type="application/json")
 

@@ -22,12 +22,59 @@ Endpoint = Literal["chat/completions", "completions", "embeddings"]
 
 
 @dataclass(frozen=True, slots=True)
+class Needs:
+    """What a request needs from whichever target serves it."""
+
+    endpoint: Endpoint
+    fill_in_middle: bool = False
+    tools: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        endpoint: Endpoint,
+        request: ChatCompletionRequest | CompletionRequest | EmbeddingRequest,
+    ) -> Needs:
+        if isinstance(request, CompletionRequest):
+            suffix = request.suffix
+            return cls(endpoint, fill_in_middle=isinstance(suffix, str) and suffix != "")
+        if isinstance(request, ChatCompletionRequest):
+            return cls(endpoint, tools=isinstance(request.tools, list) and bool(request.tools))
+        return cls(endpoint)
+
+
+@dataclass(frozen=True, slots=True)
+class Unservable:
+    """Why a target cannot serve a request, and the request parameter at fault."""
+
+    reason: str
+    param: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Capabilities:
     chat: bool = True
     completions: bool = True
+    embeddings: bool = True
     # Serves `suffix` on /v1/completions (fill-in-the-middle).
     fill_in_middle: bool = True
     tools: bool = True
+
+    def cannot_serve(self, needs: Needs) -> Unservable | None:
+        served = {
+            "chat/completions": self.chat,
+            "completions": self.completions,
+            "embeddings": self.embeddings,
+        }[needs.endpoint]
+        if not served:
+            if self.embeddings and not (self.chat or self.completions):
+                return Unservable("is an embedding model: use /v1/embeddings", "model")
+            return Unservable(f"does not serve /v1/{needs.endpoint}", "model")
+        if needs.fill_in_middle and not self.fill_in_middle:
+            return Unservable("does not support fill-in-the-middle (`suffix`)", "suffix")
+        if needs.tools and not self.tools:
+            return Unservable("does not support `tools`", "tools")
+        return None
 
 
 @dataclass(slots=True)

@@ -15,13 +15,13 @@ from gateway.errors import BadGatewayError, InvalidRequestError, UpstreamStatusE
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.raw import RawFields, from_struct
-from gateway.settings.schema import FakeBackend as FakeBackendSpec
+from gateway.settings.schema import FakeBackendSpec
 
 _STALL_SECONDS = 3600.0
 
 
 class FakeBackend:
-    capabilities = Capabilities()
+    capabilities = Capabilities(embeddings=False)
 
     def __init__(self, name: str, spec: FakeBackendSpec | None = None) -> None:
         self.name = name

@@ -24,13 +24,12 @@ from gateway.backends.sse_decoder import SSEDecoder
 from gateway.backends.upstream_errors import (
     error_event_body,
     malformed,
-    openai_error_body,
     status_error,
     upstream_errors,
 )
 from gateway.errors import BadGatewayError, UpstreamStatusError
 from gateway.protocol.raw import RawFields, decode_fields, encode_fields, raw
-from gateway.settings.schema import OpenAIBackend, Timeouts
+from gateway.settings.schema import OpenAIBackendSpec, Timeouts
 
 _DONE = b"[DONE]"
 _FINISH_MARK = re.compile(rb'"finish_reason"\s*:\s*"')
@@ -47,7 +46,7 @@ class OpenAICompatBackend:
     def __init__(
         self,
         name: str,
-        spec: OpenAIBackend,
+        spec: OpenAIBackendSpec,
         timeouts: Timeouts,
         pool: HTTPPool,
         *,
@@ -98,17 +97,9 @@ class OpenAICompatBackend:
         finally:
             call.ctx.backend_seconds += time.perf_counter() - started
         try:
-            reply = decode_fields(data)
+            return decode_fields(data)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             raise malformed(self.name, "a reply that is not a complete JSON object") from None
-        key = "data" if call.endpoint == "embeddings" else "choices"
-        items = reply.get(key)
-        if items is None or not bytes(items).lstrip().startswith(b"["):
-            if "error" in reply:
-                body, message = openai_error_body(502, data, self.name)
-                raise UpstreamStatusError(502, body, message)
-            raise malformed(self.name, f"a reply without `{key}`")
-        return reply
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self._spec.max_reply_bytes

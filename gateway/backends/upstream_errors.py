@@ -19,7 +19,13 @@ import aiohttp
 import msgspec
 
 from gateway.backends.sse_decoder import EventTooLarge
-from gateway.errors import BadGatewayError, GatewayError, GatewayTimeoutError, UpstreamStatusError
+from gateway.errors import (
+    BadGatewayError,
+    GatewayError,
+    GatewayTimeoutError,
+    UpstreamAuthError,
+    UpstreamStatusError,
+)
 
 log = logging.getLogger("gateway.upstream")
 _MAX_ERROR_BODY = 64 * 1024
@@ -59,12 +65,12 @@ def malformed(backend: str, what: str) -> BadGatewayError:
     return BadGatewayError(f"upstream `{backend}` sent {what}", code="upstream_malformed")
 
 
-async def status_error(backend: str, response: aiohttp.ClientResponse) -> UpstreamStatusError:
+async def status_error(backend: str, response: aiohttp.ClientResponse) -> GatewayError:
     """The upstream's error reply, kept in OpenAI shape whatever shape it arrived in.
 
-    An upstream 401/403 is about the gateway's own credentials, not the client's: its status
-    stays, but its message (which can quote part of the operator's key) is replaced and only
-    logged here."""
+    An upstream 401/403 is about the gateway's own credentials, not the client's: it becomes
+    a 502 `upstream_auth_error` naming the backend (the next target may still serve), and
+    the upstream's message (which can quote part of the operator's key) is only logged."""
     data = bytearray()
     try:
         async with asyncio.timeout(5):
@@ -93,21 +99,10 @@ async def status_error(backend: str, response: aiohttp.ClientResponse) -> Upstre
                 "body": bytes(data[:300]).decode("utf-8", "replace"),
             },
         )
-        message = (
-            f"upstream `{backend}` rejected the gateway's credentials for this model; "
-            "the gateway's operator must fix its key"
+        return UpstreamAuthError(
+            f"upstream `{backend}` rejected the gateway's credentials (HTTP {status}); "
+            "the gateway's operator must fix its key for this backend"
         )
-        body = _encoder.encode(
-            {
-                "error": {
-                    "message": message,
-                    "type": "upstream_auth_error",
-                    "param": None,
-                    "code": "upstream_auth_failed",
-                }
-            }
-        )
-        return UpstreamStatusError(status, body, message)
     body, message = openai_error_body(status, bytes(data[:_MAX_ERROR_BODY]), backend)
     return UpstreamStatusError(status, body, message, retry_after=retry_after)
 

@@ -1,23 +1,38 @@
 """Tries a route's targets in order; the only caller of backends.
 
-Before the commit point (for a stream: its first chunk) a retryable failure is retried on the
-same target (policy `retries`) and then moves to the next target; a client error (4xx other
-than 408/429) is final at once. After the commit point nothing is retried.
+One loop serves JSON replies and streams alike. A target whose backend cannot serve the
+request (no fill-in-the-middle, an embedding-only model, ...) is skipped with its reason;
+a 400 naming the reasons comes only when no target is left. Each target is called through
+its own `TargetPolicy` (retries honouring `retry-after`, the request's deadline). Before the
+commit point (a whole reply; for a stream, its first chunk) a retryable failure moves to
+the next target; a client error (4xx other than 408/429) is final at once. After the commit
+point nothing is retried.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from functools import partial
+from typing import TypeVar
 
-from gateway.backends.base import Backend, BackendCall
-from gateway.errors import BadGatewayError, GatewayError, ServiceUnavailableError
+from gateway.backends.base import Backend, BackendCall, Needs, Unservable
+from gateway.backends.upstream_errors import malformed, openai_error_body
+from gateway.errors import (
+    BadGatewayError,
+    GatewayError,
+    InvalidRequestError,
+    ServiceUnavailableError,
+    UpstreamStatusError,
+)
 from gateway.protocol.raw import RawFields
-from gateway.resilience.retry import is_retryable, with_retries
-from gateway.settings.schema import Retries
+from gateway.resilience.retry import is_retryable
+from gateway.resilience.target_policy import TargetPolicy
 from routers.base import RouteDecision, Target
 
+T = TypeVar("T")
 CallFactory = Callable[[Target], BackendCall]
+PolicyFor = Callable[[Target], TargetPolicy]
+Attempt = Callable[[Backend, BackendCall, Target], Awaitable[T]]
 
 
 class OpenedStream:
@@ -37,50 +52,74 @@ class OpenedStream:
 
 
 class Executor:
-    def __init__(self, backends: Mapping[str, Backend], retries: Retries) -> None:
+    def __init__(self, backends: Mapping[str, Backend], policy_for: PolicyFor) -> None:
         self._backends = backends
-        self._retries = retries
-
-    def _backend(self, target: Target) -> Backend:
-        backend = self._backends.get(target.backend)
-        if backend is None:
-            raise ServiceUnavailableError(f"backend `{target.backend}` is not configured")
-        return backend
+        self._policy_for = policy_for
 
     async def complete(
-        self, decision: RouteDecision, make_call: CallFactory
+        self, decision: RouteDecision, make_call: CallFactory, needs: Needs
     ) -> tuple[RawFields, Target]:
+        return await self._first_success(decision, make_call, needs, _complete)
+
+    async def open_stream(
+        self, decision: RouteDecision, make_call: CallFactory, needs: Needs
+    ) -> OpenedStream:
+        opened, _target = await self._first_success(decision, make_call, needs, _open)
+        return opened
+
+    async def _first_success(
+        self,
+        decision: RouteDecision,
+        make_call: CallFactory,
+        needs: Needs,
+        attempt: Attempt[T],
+    ) -> tuple[T, Target]:
         last: GatewayError | None = None
+        skipped: list[tuple[Target, Unservable]] = []
         for target in decision.targets:
-            backend = self._backend(target)
+            backend = self._backends.get(target.backend)
+            if backend is None:
+                last = ServiceUnavailableError(f"backend `{target.backend}` is not configured")
+                continue
+            unservable = backend.capabilities.cannot_serve(needs)
+            if unservable is not None:
+                skipped.append((target, unservable))
+                continue
             call = make_call(target)
             try:
-                reply = await with_retries(partial(_complete, backend, call), self._retries)
-                return reply, target
+                result = await self._policy_for(target).call(
+                    partial(attempt, backend, call, target), call.ctx
+                )
             except GatewayError as exc:
                 if not is_retryable(exc):
                     raise
                 last = exc
-        raise last or ServiceUnavailableError("no target could serve the request")
+                continue
+            return result, target
+        if last is not None:
+            raise last
+        if skipped:
+            raise _none_can_serve(skipped)
+        raise ServiceUnavailableError("no target could serve the request")
 
-    async def open_stream(self, decision: RouteDecision, make_call: CallFactory) -> OpenedStream:
-        last: GatewayError | None = None
-        for target in decision.targets:
-            backend = self._backend(target)
-            call = make_call(target)
 
-            try:
-                return await with_retries(partial(_open, backend, call, target), self._retries)
-            except GatewayError as exc:
-                if not is_retryable(exc):
-                    raise
-                last = exc
-        raise last or ServiceUnavailableError("no target could serve the request")
+def _none_can_serve(skipped: list[tuple[Target, Unservable]]) -> InvalidRequestError:
+    reasons = "; ".join(f"`{t.model_id}` {u.reason}" for t, u in skipped)
+    return InvalidRequestError(
+        f"No target of this model can serve the request: {reasons}.",
+        param=skipped[0][1].param,
+        code="unsupported_by_model",
+    )
+
+
+def _began(call: BackendCall, target: Target) -> None:
+    call.ctx.attempts += 1
+    call.ctx.backend_name = target.backend
 
 
 async def _open(backend: Backend, call: BackendCall, target: Target) -> OpenedStream:
     """Start a stream and wait for its first chunk: the last moment a retry is possible."""
-    call.ctx.attempts += 1
+    _began(call, target)
     stream = backend.stream(call)
     try:
         first = await anext(stream, None)
@@ -96,6 +135,21 @@ async def _open(backend: Backend, call: BackendCall, target: Target) -> OpenedSt
     return OpenedStream(first, stream, target)
 
 
-async def _complete(backend: Backend, call: BackendCall) -> RawFields:
-    call.ctx.attempts += 1
-    return await backend.complete(call)
+async def _complete(backend: Backend, call: BackendCall, target: Target) -> RawFields:
+    _began(call, target)
+    return checked_reply(await backend.complete(call), call, target.backend)
+
+
+def checked_reply(reply: RawFields, call: BackendCall, backend: str) -> RawFields:
+    """A whole reply must carry its list (`choices`, or `data` for embeddings); one that
+    says `error` instead (an upstream answering 200 with an error body) is that upstream's
+    failure, and the next target may do better."""
+    key = "data" if call.endpoint == "embeddings" else "choices"
+    items = reply.get(key)
+    if items is not None and bytes(items).lstrip().startswith(b"["):
+        return reply
+    error = reply.get("error")
+    if error is not None:
+        body, message = openai_error_body(502, b'{"error":' + bytes(error) + b"}", backend)
+        raise UpstreamStatusError(502, body, message)
+    raise malformed(backend, f"a reply without `{key}`")

@@ -1,33 +1,36 @@
 """The request path between the HTTP handler and the backends.
 
-stages (policies) -> router -> executor (targets in order, retries, commit point) -> reply.
-Handlers give it a decoded request; it gives back bytes for a JSON reply, or an iterator of
-SSE frames whose first chunk has already arrived (everything before that may still fail over).
+request stages (policies) -> router -> executor (targets in order, retries, commit point)
+-> response stages -> the handler. Handlers give it a decoded request; it gives back the
+reply as data: one `Reply`, or the chunks of a stream whose first chunk has already arrived
+(everything before that may still fail over). Encoding and SSE framing are the handler's.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 
-from gateway.backends.base import Backend, BackendCall, Endpoint
+from gateway.backends.base import BackendCall, Endpoint, Needs
 from gateway.context import RequestContext
-from gateway.errors import (
-    InvalidRequestError,
-    ModelNotFoundError,
-    UpstreamStatusError,
-)
+from gateway.errors import FinalError
 from gateway.pipeline.executor import Executor
-from gateway.pipeline.streaming import ChunkNormalizer, decode_usage, sse_frames
+from gateway.pipeline.reply_stages import AssistantRoleStage, IdentityStage, UsageStage
+from gateway.pipeline.response_chain import ResponseChain, stream_chunks
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.embeddings import EmbeddingRequest
-from gateway.protocol.raw import RawFields, encode_fields, from_struct, raw
-from policies.base import Deny, RequestStage, Transform
+from gateway.protocol.lossless import reencode
+from gateway.protocol.payload import Chunk, Kind, Reply
+from gateway.protocol.raw import RawFields, raw
+from policies.base import Deny, RequestStage, ResponseFilter, ResponseStage, Transform
 from routers.base import RouteDecision, Router, Target
 
-# Called when a model is unknown: refresh discovered models; True if anything changed.
-RefreshModels = Callable[[], Awaitable[bool]]
+_KINDS: dict[Endpoint, Kind] = {
+    "chat/completions": "chat",
+    "completions": "text",
+    "embeddings": "embeddings",
+}
 
 
 @dataclass(slots=True)
@@ -47,38 +50,37 @@ class Pipeline:
         self,
         router: Router,
         executor: Executor,
-        backends: Mapping[str, Backend],
         stages: Sequence[RequestStage] = (),
-        refresh_models: RefreshModels | None = None,
+        response_stages: Sequence[ResponseStage] = (),
     ) -> None:
         self._router = router
         self._executor = executor
-        self._backends = backends
         self._stages = tuple(stages)
-        self._refresh_models = refresh_models
-
-    async def complete(self, parsed: ParsedRequest, ctx: RequestContext) -> bytes:
-        parsed, decision = await self._prepare(parsed, ctx)
-        reply, _target = await self._executor.complete(decision, self._call_factory(parsed, ctx))
-        if "choices" not in reply and "data" not in reply and "error" in reply:
-            raise UpstreamStatusError(
-                502, encode_fields({"error": reply["error"]}), "upstream returned an error body"
-            )
-        reply["model"] = raw(ctx.model)
-        ctx.usage = decode_usage(reply.get("usage"))
-        return encode_fields(reply)
-
-    async def stream(self, parsed: ParsedRequest, ctx: RequestContext) -> AsyncIterator[bytes]:
-        parsed, decision = await self._prepare(parsed, ctx)
-        opened = await self._executor.open_stream(decision, self._call_factory(parsed, ctx))
-        normalizer = ChunkNormalizer(
-            ctx.model,
-            wants_usage=parsed.request.wants_usage_chunk,
-            chat=parsed.endpoint == "chat/completions",
-            ctx=ctx,
-            choices=parsed.request.n if isinstance(parsed.request.n, int) else 1,
+        # The contract's own stages run after the policy stages, so that what a policy adds
+        # or releases is stamped like everything else.
+        self._built_in: tuple[ResponseStage, ...] = (
+            UsageStage(),
+            AssistantRoleStage(),
+            IdentityStage(),
         )
-        return sse_frames(opened, normalizer)
+        self._all_stages = (*response_stages, *self._built_in)
+
+    async def complete(self, parsed: ParsedRequest, ctx: RequestContext) -> Reply:
+        parsed, decision = await self._prepare(parsed, ctx)
+        fields, _target = await self._executor.complete(
+            decision, self._call_factory(parsed, ctx), Needs.of(parsed.endpoint, parsed.request)
+        )
+        chain = self._chain(parsed, ctx)
+        return await chain.reply(Reply(fields, _KINDS[parsed.endpoint]))
+
+    async def stream(
+        self, parsed: ParsedRequest, ctx: RequestContext
+    ) -> AsyncGenerator[Chunk, None]:
+        parsed, decision = await self._prepare(parsed, ctx)
+        opened = await self._executor.open_stream(
+            decision, self._call_factory(parsed, ctx), Needs.of(parsed.endpoint, parsed.request)
+        )
+        return stream_chunks(opened, self._chain(parsed, ctx), _KINDS[parsed.endpoint])
 
     async def _prepare(
         self, parsed: ParsedRequest, ctx: RequestContext
@@ -89,21 +91,26 @@ class Pipeline:
             for stage in self._stages:
                 verdict = await stage.check(request, ctx)
                 if isinstance(verdict, Deny):
-                    raise verdict.error
+                    raise FinalError(verdict.error) from verdict.error
                 if isinstance(verdict, Transform):
-                    parsed = _transformed(parsed, verdict.request)
+                    fields = reencode(parsed.fields, request, verdict.request)
                     request = verdict.request
-        decision = await self._route(parsed.request.model, ctx)
+                    parsed = ParsedRequest(parsed.endpoint, request, fields)
+        decision = await self._router.route(parsed.request, ctx)
         ctx.route_id = decision.targets[0].model_id if decision.targets else ""
         return parsed, decision
 
-    async def _route(self, model: str, ctx: RequestContext) -> RouteDecision:
-        try:
-            return self._router.route(model, ctx)
-        except ModelNotFoundError:
-            if self._refresh_models is None or not await self._refresh_models():
-                raise
-            return self._router.route(model, ctx)
+    def _chain(self, parsed: ParsedRequest, ctx: RequestContext) -> ResponseChain:
+        request = parsed.request
+        # Policy stages read text: an embeddings reply only gets the built-in ones.
+        embeddings = isinstance(request, EmbeddingRequest)
+        stages = self._built_in if embeddings else self._all_stages
+        filters: list[ResponseFilter] = []
+        for stage in stages:
+            opened = stage.open(request, ctx)
+            if opened is not None:
+                filters.append(opened)
+        return ResponseChain(filters)
 
     def _call_factory(
         self, parsed: ParsedRequest, ctx: RequestContext
@@ -112,24 +119,10 @@ class Pipeline:
         wants_usage = request.wants_usage_chunk
 
         def make_call(target: Target) -> BackendCall:
-            backend = self._backends.get(target.backend)
-            if (
-                isinstance(request, CompletionRequest)
-                and isinstance(request.suffix, str)
-                and request.suffix
-                and backend is not None
-                and not backend.capabilities.fill_in_middle
-            ):
-                raise InvalidRequestError(
-                    f"model `{ctx.model}` does not support fill-in-the-middle (`suffix`)",
-                    param="suffix",
-                )
-            ctx.target = target.backend
-            fields = {**parsed.fields, "model": raw(target.upstream_model)}
             return BackendCall(
                 endpoint=parsed.endpoint,
                 request=request,
-                fields=fields,
+                fields={**parsed.fields, "model": raw(target.upstream_model)},
                 upstream_model=target.upstream_model,
                 ctx=ctx,
                 client_wants_usage=wants_usage,
@@ -137,12 +130,3 @@ class Pipeline:
             )
 
         return make_call
-
-
-def _transformed(
-    parsed: ParsedRequest, request: ChatCompletionRequest | CompletionRequest
-) -> ParsedRequest:
-    """A stage replaced the request: its fields win, unknown pass-through fields stay."""
-    known = set(type(request).__struct_fields__)
-    kept = {k: v for k, v in parsed.fields.items() if k not in known}
-    return ParsedRequest(parsed.endpoint, request, {**kept, **from_struct(request)})

@@ -3,9 +3,9 @@
 from gateway.settings.loader import ConfigError, load_settings, parse_settings
 from gateway.settings.schema import (
     BackendSpec,
-    FakeBackend,
+    FakeBackendSpec,
     ModelRoute,
-    OpenAIBackend,
+    OpenAIBackendSpec,
     Retries,
     Server,
     Settings,
@@ -15,9 +15,9 @@ from gateway.settings.schema import (
 __all__ = [
     "BackendSpec",
     "ConfigError",
-    "FakeBackend",
+    "FakeBackendSpec",
     "ModelRoute",
-    "OpenAIBackend",
+    "OpenAIBackendSpec",
     "Retries",
     "Server",
     "Settings",

@@ -45,7 +45,7 @@ class TimeoutOverrides(Config, frozen=True):
         )
 
 
-class OpenAIBackend(Config, frozen=True, tag_field="type", tag="openai"):
+class OpenAIBackendSpec(Config, frozen=True, tag_field="type", tag="openai"):
     """Any OpenAI-compatible server: OpenAI, vLLM, llama-server, Ollama, LM Studio, ..."""
 
     base_url: Annotated[str, Meta(pattern=r"^https?://")]
@@ -63,13 +63,13 @@ class OpenAIBackend(Config, frozen=True, tag_field="type", tag="openai"):
     max_reply_bytes: Annotated[int, Meta(ge=1024)] = 64 * 1024 * 1024
 
 
-class FakeBackend(Config, frozen=True, tag_field="type", tag="fake"):
+class FakeBackendSpec(Config, frozen=True, tag_field="type", tag="fake"):
     """Scripted by model name (`echo`, `slow-50`, `error-429`, ...); for tests and demos."""
 
     tokens_per_second: Annotated[float, Meta(gt=0)] | None = None
 
 
-class LocalModel(Config, frozen=True):
+class LocalModelSpec(Config, frozen=True):
     """One GGUF file: a path, or a file shipped inside an installed Python package."""
 
     path: str | None = None
@@ -87,11 +87,11 @@ class LocalModel(Config, frozen=True):
 KVCacheType = Literal["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1"]
 
 
-class LlamaCppBackend(Config, frozen=True, tag_field="type", tag="llama_cpp"):
+class LlamaCppSpec(Config, frozen=True, tag_field="type", tag="llama_cpp"):
     """Local GGUF models run in-process through llama-cpp-python (GPU offload when built
     with CUDA: see deploy/Dockerfile.cuda)."""
 
-    models: dict[Name, LocalModel] = field(default_factory=dict)
+    models: dict[Name, LocalModelSpec] = field(default_factory=dict)
     # Every `*.gguf` here is served under its file stem; new files appear without a restart.
     models_dir: str | None = None
     n_ctx: Annotated[int, Meta(ge=256)] = 4096
@@ -124,7 +124,7 @@ class LlamaCppBackend(Config, frozen=True, tag_field="type", tag="llama_cpp"):
     max_generation_seconds: Annotated[float, Meta(gt=0)] = 300.0
 
 
-class OnnxEmbedderBackend(Config, frozen=True, tag_field="type", tag="onnx_embedder"):
+class OnnxEmbedderSpec(Config, frozen=True, tag_field="type", tag="onnx_embedder"):
     """A sentence-embedding model on onnxruntime (the default: all-MiniLM-L6-v2, int8)."""
 
     model: Name = "all-minilm-l6-v2"
@@ -140,7 +140,7 @@ class OnnxEmbedderBackend(Config, frozen=True, tag_field="type", tag="onnx_embed
     batch_size: Annotated[int, Meta(ge=1, le=2048)] = 64
 
 
-BackendSpec = OpenAIBackend | FakeBackend | LlamaCppBackend | OnnxEmbedderBackend
+BackendSpec = OpenAIBackendSpec | FakeBackendSpec | LlamaCppSpec | OnnxEmbedderSpec
 
 
 class ModelRoute(Config, frozen=True):
@@ -164,11 +164,19 @@ class Retries(Config, frozen=True):
     # Attempts on the same target before moving to the next fallback (1 = no retry).
     attempts: Annotated[int, Meta(ge=1, le=10)] = 1
     backoff_seconds: Annotated[float, Meta(ge=0, le=60)] = 0.05
+    # A retry waits at least the upstream's `retry-after`; when it asks for longer than
+    # this, the next target (a fallback) is tried at once instead.
+    max_retry_after_seconds: Annotated[float, Meta(ge=0, le=600)] = 1.0
 
 
 class Defaults(Config, frozen=True):
     timeouts: Timeouts = field(default_factory=Timeouts)
     retries: Retries = field(default_factory=Retries)
+    # A request's whole budget before its commit point (every target, retry and backoff
+    # included): past it the client gets a 504. A client's own shorter timeout (the
+    # `x-stainless-timeout` header the OpenAI SDKs send) lowers it. None: only the
+    # backends' own timeouts apply.
+    deadline_seconds: PositiveSeconds | None = None
 
 
 class Server(Config, frozen=True):

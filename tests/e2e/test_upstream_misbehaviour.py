@@ -9,6 +9,8 @@ import openai
 import pytest
 from openai import OpenAI
 
+from tests.e2e.conftest import UPSTREAM_KEY
+
 pytestmark = pytest.mark.e2e
 USER = [{"role": "user", "content": "the quick brown fox"}]
 
@@ -76,11 +78,18 @@ def test_an_error_body_split_across_reads_is_kept_whole(gateway: str) -> None:
     assert response.headers["x-should-retry"] == "false"
 
 
-def test_upstream_auth_failures_do_not_relay_the_upstream_message(client: OpenAI) -> None:
-    with pytest.raises(openai.AuthenticationError) as caught:
-        client.chat.completions.create(model="script/error-401", messages=USER)
+@pytest.mark.parametrize("status", [401, 403])
+def test_upstream_auth_failures_do_not_relay_the_upstream_message(
+    client: OpenAI, status: int
+) -> None:
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model=f"script/error-{status}", messages=USER)
     assert "scripted" not in str(caught.value)
+    assert caught.value.status_code == 502
     assert caught.value.code == "upstream_auth_failed"
+    assert isinstance(caught.value.body, dict) and caught.value.body["type"] == "upstream_auth_error"
+    assert "`loop`" in caught.value.message  # names the backend, never the key
+    assert UPSTREAM_KEY not in str(caught.value.body)
 
 
 def test_streaming_fallback_before_the_commit_point(client: OpenAI) -> None:

@@ -4,12 +4,19 @@ import asyncio
 from collections.abc import AsyncGenerator
 
 import msgspec
+from msgspec import UNSET
 
+from gateway.api.sse import DONE_FRAME, sse_frame, sse_frames
 from gateway.context import RequestContext
 from gateway.errors import BadGatewayError
 from gateway.pipeline.executor import OpenedStream
-from gateway.pipeline.streaming import DONE_FRAME, ChunkNormalizer, sse_frames
+from gateway.pipeline.reply_stages import AssistantRoleStage, IdentityStage, UsageStage
+from gateway.pipeline.response_chain import ResponseChain, stream_chunks
+from gateway.protocol.chat import ChatCompletionRequest, UserMessage
+from gateway.protocol.common import StreamOptions
+from gateway.protocol.payload import Chunk
 from gateway.protocol.raw import RawFields, decode_fields
+from policies.base import ResponseFilter, StreamOutcome
 from routers.base import Target
 
 
@@ -36,9 +43,37 @@ def decode_frame(frame: bytes | None) -> dict:
     return msgspec.json.decode(frame[6:-2])
 
 
-def normalizer(wants_usage: bool) -> tuple[ChunkNormalizer, RequestContext]:
-    ctx = RequestContext(request_id="r", endpoint="chat")
-    return ChunkNormalizer("alias", wants_usage=wants_usage, chat=True, ctx=ctx), ctx
+class Normalizer:
+    """The built-in response stages, driven the way the pipeline drives them."""
+
+    def __init__(self, wants_usage: bool) -> None:
+        request = ChatCompletionRequest(
+            model="alias",
+            messages=[UserMessage(content="hi")],
+            stream=True,
+            stream_options=StreamOptions(include_usage=True) if wants_usage else UNSET,
+        )
+        self.ctx = RequestContext(request_id="r", endpoint="chat", model="alias")
+        filters: list[ResponseFilter] = []
+        for stage in (UsageStage(), AssistantRoleStage(), IdentityStage()):
+            opened = stage.open(request, self.ctx)
+            if opened is not None:
+                filters.append(opened)
+        self.chain = ResponseChain(filters)
+
+    def frame(self, fields: RawFields) -> bytes | None:
+        out = asyncio.run(self.chain.push(Chunk(fields, "chat")))
+        assert len(out) <= 1
+        return sse_frame(out[0].encode()) if out else None
+
+    def finish(self) -> bytes:
+        out = asyncio.run(self.chain.finish(StreamOutcome.COMPLETED))
+        return b"".join(sse_frame(c.encode()) for c in out) + DONE_FRAME
+
+
+def normalizer(wants_usage: bool) -> tuple[Normalizer, RequestContext]:
+    norm = Normalizer(wants_usage)
+    return norm, norm.ctx
 
 
 def test_first_delta_gets_a_role_and_ids_stay_constant() -> None:
@@ -96,7 +131,7 @@ def test_failure_after_commit_is_one_error_event_and_no_done() -> None:
         rest = _chunks([content("b")], fail=True)
         opened = OpenedStream(content("a"), rest, Target("b", "m", "m"))
         norm, _ = normalizer(False)
-        return [frame async for frame in sse_frames(opened, norm)]
+        return [frame async for frame in sse_frames(stream_chunks(opened, norm.chain, "chat"))]
 
     frames = asyncio.run(run())
     assert len(frames) == 3

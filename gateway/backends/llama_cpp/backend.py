@@ -22,12 +22,13 @@ from gateway.backends.llama_cpp import generation, reply_shape, request_plan
 from gateway.backends.llama_cpp.batch_engine import Job as BatchJob
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.registry import LocalModels
+from gateway.backends.local_errors import local_errors
 from gateway.embeddings.reply import embedding_reply
 from gateway.errors import GatewayTimeoutError, InvalidRequestError
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import RawFields, decode_fields
-from gateway.settings.schema import LlamaCppBackend as LlamaCppSpec
+from gateway.settings.schema import LlamaCppSpec
 
 _END = object()
 _encoder = msgspec.json.Encoder()
@@ -90,20 +91,22 @@ class LlamaCppBackend:
         return await asyncio.to_thread(request_plan.plan_text, model, request)
 
     async def complete(self, call: BackendCall) -> RawFields:
-        model = await self.models.acquire(call.upstream_model)
-        try:
-            return await self._complete(model, call)
-        finally:
-            self.models.release(model)
+        with local_errors(self.name, call.upstream_model):
+            model = await self.models.acquire(call.upstream_model)
+            try:
+                return await self._complete(model, call)
+            finally:
+                self.models.release(model)
 
     async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
-        model = await self.models.acquire(call.upstream_model)
-        try:
-            async with contextlib.aclosing(self._stream(model, call)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
-        finally:
-            self.models.release(model)
+        with local_errors(self.name, call.upstream_model):
+            model = await self.models.acquire(call.upstream_model)
+            try:
+                async with contextlib.aclosing(self._stream(model, call)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+            finally:
+                self.models.release(model)
 
     async def _complete(self, model: LoadedModel, call: BackendCall) -> RawFields:
         if model.engine is None and isinstance(call.request, EmbeddingRequest):
@@ -175,18 +178,21 @@ class LlamaCppBackend:
             job = asyncio.ensure_future(self._submit(model, plan, emit, cancelled))
             job.add_done_callback(lambda _: loop.call_soon(queue.put_nowait, _END))
             try:
+                item = await queue.get()
+                if item is _END:
+                    # Ended before its first token: a failure here is still before the
+                    # commit point, so the next target may answer instead.
+                    outcome = self._outcome(job)
                 yield chunks.opening()
-                while (item := await queue.get()) is not _END:
+                while item is not _END:
                     text = shaper.push(item.text)
                     if text:
                         yield chunks.text(
                             text,
                             reply_shape.logprobs_field(list(item.logprobs), plan, chat=chunks.chat),
                         )
-                try:
-                    outcome = job.result()
-                except generation.GenerationTimeout:
-                    raise self._timeout() from None
+                    item = await queue.get()
+                outcome = self._outcome(job)
             finally:
                 cancelled.set()  # the engine drops the sequence at its next step
                 if not job.done():
@@ -264,6 +270,17 @@ class LlamaCppBackend:
             BatchJob(plan.tokens, plan.sampling, emit, cancelled, self._deadline(), done)
         )
         return future
+
+    def _outcome(self, job: asyncio.Future[generation.Outcome]) -> generation.Outcome:
+        try:
+            return job.result()
+        except generation.GenerationTimeout:
+            raise self._timeout() from None
+
+    def release_preflight(self) -> None:
+        """Unload what `preflight` loaded (a supervisor that only checks before forking
+        workers must not keep a copy of every model)."""
+        self.models.close_loaded()
 
     def _deadline(self) -> float:
         return time.monotonic() + self._spec.max_generation_seconds

@@ -8,9 +8,11 @@ counts are the model's own tokens, not a re-tokenisation.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from gateway.holdback import StopMatcher
 
 DEFAULT_SEED = 0xFFFFFFFF  # llama.cpp: a random seed per run
 
@@ -60,38 +62,6 @@ class Outcome:
     completion_tokens: int = 0
     text: list[str] = field(default_factory=list)
     logprobs: list[TokenLogprob] = field(default_factory=list)
-
-
-class StopMatcher:
-    """Emits text as soon as it cannot be the beginning of a stop sequence."""
-
-    __slots__ = ("_pending", "_stops")
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self._stops = tuple(s for s in stops if s)
-        self._pending = ""
-
-    def push(self, text: str) -> tuple[str, bool]:
-        """(text safe to emit, whether a stop sequence was reached)."""
-        if not self._stops:
-            return text, False
-        pending = self._pending + text
-        cut = min((i for i in (pending.find(s) for s in self._stops) if i >= 0), default=-1)
-        if cut >= 0:
-            self._pending = ""
-            return pending[:cut], True
-        hold = 0
-        for stop in self._stops:
-            for n in range(min(len(stop) - 1, len(pending)), 0, -1):
-                if pending.endswith(stop[:n]):
-                    hold = max(hold, n)
-                    break
-        self._pending = pending[len(pending) - hold :] if hold else ""
-        return pending[: len(pending) - hold], False
-
-    def flush(self) -> str:
-        pending, self._pending = self._pending, ""
-        return pending
 
 
 class SequenceText:
