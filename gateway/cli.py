@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -105,14 +106,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.app import SETTINGS_ENV, create_app
-    from gateway.container import Container
     from gateway.observability.logs import configure_logging
 
     configure_logging(args.log_level)
     try:
         settings = _load_for_serve(args)
-        container = Container(settings)
-        container.preflight()
+        container = preflight(settings)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -137,8 +136,24 @@ def _serve(args: argparse.Namespace) -> int:
             "gateway.app:create_app_from_env", factory=True, workers=server.workers, **common
         )
     else:
+        assert container is not None
         uvicorn.run(create_app(settings, container), **common)
     return 0
+
+
+def preflight(settings: Settings) -> Any:
+    """Check (and with `load: at_startup`, load) the local models before serving, so a bad
+    file stops startup with its name. With one worker the checked container serves; with
+    several, each worker builds its own, so this one is closed first: a loaded model (and
+    its KV cache) must not stay alive in the supervisor as an N+1th copy."""
+    from gateway.container import Container
+
+    container = Container(settings)
+    container.preflight()
+    if settings.server.workers <= 1:
+        return container
+    asyncio.run(container.aclose())
+    return None
 
 
 if __name__ == "__main__":

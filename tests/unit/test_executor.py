@@ -105,7 +105,7 @@ def run(
 
 def test_a_retry_waits_for_the_upstreams_retry_after() -> None:
     a = Scripted("a", [rate_limited(0.3), OK_REPLY])
-    (reply, target), ctx = run({"a": a})
+    (_reply, target), ctx = run({"a": a})
     assert target.backend == "a" and ctx.attempts == 2
     assert a.calls[1] - a.calls[0] >= 0.3  # not the 0.01 s backoff
 

@@ -277,11 +277,6 @@ class LlamaCppBackend:
         except generation.GenerationTimeout:
             raise self._timeout() from None
 
-    def release_preflight(self) -> None:
-        """Unload what `preflight` loaded (a supervisor that only checks before forking
-        workers must not keep a copy of every model)."""
-        self.models.close_loaded()
-
     def _deadline(self) -> float:
         return time.monotonic() + self._spec.max_generation_seconds
 
