@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import msgspec
@@ -17,6 +18,7 @@ from gateway.container import Container
 from gateway.runtime import tune_gc
 from gateway.settings.schema import Settings
 from middleware.access_log import AccessLogMiddleware
+from middleware.background_writer import BackgroundWriter
 from middleware.body_limit import BodyLimitMiddleware
 from middleware.request_id import RequestIdMiddleware
 
@@ -27,14 +29,16 @@ SETTINGS_ENV = "GATEWAY_SETTINGS_JSON"
 def create_app(settings: Settings, container: Container | None = None) -> Any:
     container = container or Container(settings)
     server = settings.server
+    # Built first so that shutdown can write out the access-log lines still queued.
+    access_log = BackgroundWriter(sys.stderr.buffer, name="access-log")
     app = Litestar(
         route_handlers=[
-            *completion_handlers(container.pipeline, server),
+            *completion_handlers(container.pipeline, server, settings.defaults.deadline_seconds),
             *model_handlers(container.catalog, container.created),
             *health_handlers(container.not_ready, container.metrics),
         ],
         on_startup=[container.start, *([tune_gc] if server.gc_tuning else [])],
-        on_shutdown=[container.aclose],
+        on_shutdown=[container.aclose, access_log.aclose],
         exception_handlers={Exception: render_error},
         openapi_config=None,
         logging_config=None,
@@ -44,7 +48,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Any:
     app.state.container = container
     wrapped: Any = BodyLimitMiddleware(app, max_bytes=server.max_body_bytes)
     wrapped = AccessLogMiddleware(
-        wrapped, observe=container.metrics.observe, enabled=server.access_log
+        wrapped, observe=container.metrics.observe, enabled=server.access_log, writer=access_log
     )
     return RequestIdMiddleware(wrapped, overhead_header=server.overhead_header)
 

@@ -1,5 +1,6 @@
 """One structured JSON line per request, and the request metrics. Never logs bodies or
-headers, so no key or prompt can leak into the log."""
+headers, so no key or prompt can leak into the log. Lines are written by a background thread
+(`BackgroundWriter`): the request path only encodes and enqueues."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, BinaryIO
 import msgspec
 
 from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
+from middleware.background_writer import BackgroundWriter
 
 Observer = Callable[[str, int, float, RequestContext | None], None]
 # nginx's convention for "the client closed the connection before the response".
@@ -24,12 +26,15 @@ class AccessLogMiddleware:
         *,
         observe: Observer | None = None,
         enabled: bool = True,
+        writer: BackgroundWriter | None = None,
         stream: BinaryIO | None = None,
     ) -> None:
+        """Pass the `writer` whose `aclose()` the app's shutdown runs, or else a `stream`
+        (stderr by default) and close `self.writer` yourself."""
         self.app = app
         self.observe = observe
         self.enabled = enabled
-        self.stream = stream or sys.stderr.buffer
+        self.writer = writer or BackgroundWriter(stream or sys.stderr.buffer, name="access-log")
         self._encoder = msgspec.json.Encoder()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -54,7 +59,9 @@ class AccessLogMiddleware:
         ctx = ctx if isinstance(ctx, RequestContext) else None
         if ctx is not None and ctx.client_disconnected:
             status = CLIENT_CLOSED
-        route = scope.get("route_template") or _route_of(scope["path"])
+        # Litestar records the matched route's template; requests answered before routing
+        # (a 413 from the body limit, a 404) are labelled from the path.
+        route = scope.get("path_template") or _route_of(scope["path"])
         if self.observe is not None:
             self.observe(route, status or 500, seconds, ctx)
         if not self.enabled:
@@ -72,23 +79,20 @@ class AccessLogMiddleware:
             entry["overhead_ms"] = round(max(0.0, seconds - ctx.backend_seconds) * 1000, 3)
             if ctx.model:
                 entry["model"] = ctx.model
-            if ctx.target:
-                entry["backend"] = ctx.target
+            if ctx.backend_name:
+                entry["backend"] = ctx.backend_name
             if ctx.attempts > 1:
                 entry["attempts"] = ctx.attempts
             if ctx.usage is not None:
                 entry["prompt_tokens"] = ctx.usage.prompt_tokens
                 entry["completion_tokens"] = ctx.usage.completion_tokens
-        try:
-            self.stream.write(self._encoder.encode(entry) + b"\n")
-            self.stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed log stream must never fail a request
+        self.writer.write(self._encoder.encode(entry) + b"\n")
 
 
 _KNOWN_ROUTES = (
     "/v1/chat/completions",
     "/v1/completions",
+    "/v1/embeddings",
     "/v1/models",
     "/healthz",
     "/readyz",
@@ -101,5 +105,5 @@ def _route_of(path: str) -> str:
     if path in _KNOWN_ROUTES:
         return path
     if path.startswith("/v1/models/"):
-        return "/v1/models/{id}"
+        return "/v1/models/{model_id}"  # the label Litestar's route template gives
     return "other"

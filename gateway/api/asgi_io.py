@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from types import TracebackType
 from typing import Any
 
-from gateway.errors import PayloadTooLargeError, RequestTimeoutError
+from gateway.body_drain import drain_body, payload_too_large
+from gateway.errors import RequestTimeoutError
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -29,17 +30,25 @@ class ClientGone(Exception):
 
 
 async def read_body(receive: Any, limit: int, seconds: float) -> bytes:
-    """The whole request body; 413 past `limit` bytes, 408 if it takes over `seconds`."""
+    """The whole request body; 413 past `limit` bytes, 408 if it takes over `seconds`.
+
+    A body over the limit is read to its end (bounded, discarded) before the 413 is raised,
+    so the client finishes sending and reads the answer (see `gateway.body_drain`)."""
     try:
         async with asyncio.timeout(seconds):
-            return await _read_body(receive, limit)
+            body = await _read_body(receive, limit)
     except TimeoutError:
         raise RequestTimeoutError(
             f"The request body did not arrive within {seconds:g} seconds."
         ) from None
+    if body is None:
+        await drain_body(receive)
+        raise payload_too_large(limit)
+    return body
 
 
-async def _read_body(receive: Any, limit: int) -> bytes:
+async def _read_body(receive: Any, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` (the rest is still unread)."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -47,12 +56,15 @@ async def _read_body(receive: Any, limit: int) -> bytes:
         if message["type"] == "http.disconnect":
             raise ClientGone
         chunk = message.get("body", b"")
+        more = message.get("more_body", False)
         if chunk:
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLargeError(f"The request body exceeds the {limit}-byte limit.")
+                if more:
+                    return None
+                raise payload_too_large(limit)
             chunks.append(chunk)
-        if not message.get("more_body", False):
+        if not more:
             return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 

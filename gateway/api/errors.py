@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from gateway.error_response import render_error_response
 from gateway.errors import GatewayError, error_from_status
 
 log = logging.getLogger("gateway.errors")
@@ -20,7 +21,12 @@ def as_gateway_error(exc: Exception) -> GatewayError:
     if isinstance(exc, HTTPException):
         status = exc.status_code
         message = {
-            404: "Unknown URL: see the API reference for the endpoints this gateway serves.",
+            404: (
+                "Unknown URL. This gateway serves POST /v1/chat/completions, "
+                "POST /v1/completions, POST /v1/embeddings, GET /v1/models, "
+                "GET /v1/models/{id}, GET /healthz, GET /readyz and GET /metrics "
+                "(see the README's Endpoints section)."
+            ),
             405: "Method not allowed for this URL.",
         }.get(status, str(exc.detail))
         return error_from_status(status, message)
@@ -31,10 +37,12 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     error = as_gateway_error(exc)
     if error.status_code >= 500 and not isinstance(exc, GatewayError):
         log.error("unhandled error on %s", request.url.path, exc_info=exc)
-    headers = {name.decode(): value.decode() for name, value in error.headers()}
+    rendered = render_error_response(error)
     return Response(
-        content=error.body(),
-        status_code=error.status_code,
+        content=rendered.body,
+        status_code=rendered.status,
         media_type="application/json",
-        headers=headers,
+        headers={
+            name.decode("latin-1"): value.decode("latin-1") for name, value in rendered.headers
+        },
     )

@@ -1,6 +1,8 @@
 """A local sentence-embedding model (ONNX) behind the Backend protocol: `/v1/embeddings` only.
 
 The model runs in worker threads (onnxruntime releases the GIL), in batches of `batch_size`.
+Token-array input is read as cl100k_base ids, as OpenAI clients send it, decoded to text and
+embedded like text (`gateway.embeddings.openai_tokens`).
 """
 
 from __future__ import annotations
@@ -8,22 +10,22 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from typing import Any
 
 import msgspec
 
 from gateway.backends.base import BackendCall, Capabilities
+from gateway.backends.local_errors import local_errors
 from gateway.embeddings.base import Embedder
 from gateway.embeddings.onnx_minilm import OnnxMiniLM
+from gateway.embeddings.openai_tokens import OpenAITokens
 from gateway.embeddings.reply import embedding_reply
 from gateway.errors import InvalidRequestError
 from gateway.model_files import ModelFileError
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import RawFields, decode_fields
-from gateway.settings.schema import OnnxEmbedderBackend as OnnxEmbedderSpec
+from gateway.settings.schema import OnnxEmbedderSpec
 
 _encoder = msgspec.json.Encoder()
-VOCAB_SIZE = 30_522  # bert-base-uncased WordPiece, MiniLM's tokenizer
 
 
 class OnnxEmbedderBackend:
@@ -33,8 +35,11 @@ class OnnxEmbedderBackend:
         self.name = name
         self._spec = spec
         self._embedder: Embedder | None = None
+        # Token-array input; its ranks load on the first such request, in a worker thread.
+        self._tokens = OpenAITokens()
 
     def preflight(self) -> None:
+        self._tokens.check_installed()
         self._embedder = OnnxMiniLM.from_packages(
             self._spec.model,
             onnx_package=self._spec.onnx_package,
@@ -59,6 +64,10 @@ class OnnxEmbedderBackend:
         return [self._spec.model]
 
     async def complete(self, call: BackendCall) -> RawFields:
+        with local_errors(self.name, call.upstream_model):
+            return await self._complete(call)
+
+    async def _complete(self, call: BackendCall) -> RawFields:
         request = call.request
         if call.endpoint != "embeddings" or not isinstance(request, EmbeddingRequest):
             raise InvalidRequestError(
@@ -77,36 +86,27 @@ class OnnxEmbedderBackend:
             )
         started = time.perf_counter()
         try:
-            vectors, tokens = await asyncio.to_thread(self._embed, embedder, request)
+            vectors, used = await asyncio.to_thread(self._embed, embedder, request)
         finally:
             call.ctx.backend_seconds += time.perf_counter() - started
         reply = embedding_reply(
-            vectors, tokens, call.upstream_model, as_base64=request.encoding_format == "base64"
+            vectors, used, call.upstream_model, as_base64=request.encoding_format == "base64"
         )
         return decode_fields(_encoder.encode(reply))
 
     def _embed(
         self, embedder: Embedder, request: EmbeddingRequest
     ) -> tuple[list[list[float]], int]:
-        given = request.input if isinstance(request.input, list) else [request.input]
-        items: list[Any] = [given] if isinstance(given[0], int) else list(given)
+        """Vectors and the tokens the model read (its own tokens, also for token arrays)."""
+        texts = self._tokens.as_texts(request.input)
         vectors: list[list[float]] = []
-        tokens = 0
+        used = 0
         size = self._spec.batch_size
-        for start in range(0, len(items), size):
-            batch = items[start : start + size]
-            if isinstance(batch[0], str):
-                out, used = embedder.embed([b for b in batch if isinstance(b, str)])
-            else:
-                ids = [b for b in batch if isinstance(b, list)]
-                if any(t >= VOCAB_SIZE for seq in ids for t in seq):
-                    raise InvalidRequestError(
-                        f"token ids must be below {VOCAB_SIZE} for this model", param="input"
-                    )
-                out, used = embedder.embed_tokens(ids)
+        for start in range(0, len(texts), size):
+            out, count = embedder.embed(texts[start : start + size])
             vectors += out
-            tokens += used
-        return vectors, tokens
+            used += count
+        return vectors, used
 
     def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
         raise InvalidRequestError("embeddings do not stream", param="stream")

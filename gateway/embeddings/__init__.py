@@ -2,5 +2,6 @@
 semantic cache, intent routing and RAG."""
 
 from gateway.embeddings.base import Embedder
+from gateway.embeddings.openai_tokens import OpenAITokens
 
-__all__ = ["Embedder"]
+__all__ = ["Embedder", "OpenAITokens"]

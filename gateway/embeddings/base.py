@@ -14,6 +14,3 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         """Unit-length vectors, one per text, and the number of tokens read."""
-
-    def embed_tokens(self, batches: Sequence[Sequence[int]]) -> tuple[list[list[float]], int]:
-        """The same for inputs already tokenized with this model's own tokenizer."""

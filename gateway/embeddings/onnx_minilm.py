@@ -81,9 +81,6 @@ class OnnxMiniLM:
             encodings = self._tokenizer.encode_batch(list(texts))
         return self._run([e.ids for e in encodings])
 
-    def embed_tokens(self, batches: Sequence[Sequence[int]]) -> tuple[list[list[float]], int]:
-        return self._run([list(ids)[:MAX_TOKENS] for ids in batches])
-
     def _run(self, id_lists: list[list[int]]) -> tuple[list[list[float]], int]:
         width = max((len(ids) for ids in id_lists), default=0) or 1
         ids = np.zeros((len(id_lists), width), dtype=np.int64)

@@ -79,10 +79,14 @@ def test_a_paraphrase_scores_higher_than_an_unrelated_sentence(sdk: OpenAI) -> N
 
 
 def test_token_arrays_and_batches(sdk: OpenAI) -> None:
-    one = sdk.embeddings.create(model=LOCAL, input=[101, 7592, 2088, 102])
-    many = sdk.embeddings.create(model=LOCAL, input=[[101, 7592, 102], [101, 2088, 102]])
+    # Token arrays are cl100k_base ids, as OpenAI clients send them: "The quick brown fox",
+    # and "Hello" / " world". They embed like their text, counted in the model's own tokens.
+    one = sdk.embeddings.create(model=LOCAL, input=[791, 4062, 14198, 39935])
+    many = sdk.embeddings.create(model=LOCAL, input=[[9906], [1917]])
+    text = sdk.embeddings.create(model=LOCAL, input="The quick brown fox")
     assert len(one.data) == 1 and len(many.data) == 2
-    assert one.usage.prompt_tokens == 4
+    assert one.data[0].embedding == pytest.approx(text.data[0].embedding, abs=1e-5)
+    assert one.usage.prompt_tokens == text.usage.prompt_tokens
 
 
 def test_embedding_bad_input(sdk: OpenAI) -> None:

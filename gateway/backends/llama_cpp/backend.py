@@ -23,6 +23,7 @@ from gateway.backends.llama_cpp.batch_engine import Job as BatchJob
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.registry import LocalModels
 from gateway.backends.local_errors import local_errors
+from gateway.embeddings.openai_tokens import OpenAITokens
 from gateway.embeddings.reply import embedding_reply
 from gateway.errors import GatewayTimeoutError, InvalidRequestError
 from gateway.protocol.chat import ChatCompletionRequest
@@ -41,10 +42,13 @@ class LlamaCppBackend:
         self.name = name
         self._spec = spec
         self.models = LocalModels(name, spec)
+        self._openai_tokens = OpenAITokens()
         self._ready = False
         self._sweeper: asyncio.Task[None] | None = None
 
     def preflight(self) -> None:
+        if any(m.embedding for m in self._spec.models.values()):
+            OpenAITokens.check_installed()
         self.models.preflight(load=self._spec.load == "at_startup")
 
     async def start(self) -> None:
@@ -210,13 +214,10 @@ class LlamaCppBackend:
     async def _embed(
         self, model: LoadedModel, call: BackendCall, request: EmbeddingRequest
     ) -> RawFields:
-        """A GGUF embedding model: llama.cpp pools each input (text only)."""
-        items = request.input if isinstance(request.input, list) else [request.input]
-        texts = [item for item in items if isinstance(item, str)]
-        if len(texts) != len(items):
-            raise InvalidRequestError(
-                f"`{call.upstream_model}` takes text input, not token ids", param="input"
-            )
+        """A GGUF embedding model: llama.cpp pools each input. Token arrays are OpenAI's
+        (cl100k_base) ids: decoded to their text first, then read with the model's own
+        tokenizer (the first decode loads the ranks: in a worker thread)."""
+        texts = await asyncio.to_thread(self._openai_tokens.as_texts, request.input)
         if isinstance(request.dimensions, int):
             raise InvalidRequestError(
                 f"`{call.upstream_model}` cannot shorten its vectors", param="dimensions"
