@@ -87,7 +87,9 @@ def test_upstream_auth_failures_do_not_relay_the_upstream_message(
     assert "scripted" not in str(caught.value)
     assert caught.value.status_code == 502
     assert caught.value.code == "upstream_auth_failed"
-    assert isinstance(caught.value.body, dict) and caught.value.body["type"] == "upstream_auth_error"
+    assert (
+        isinstance(caught.value.body, dict) and caught.value.body["type"] == "upstream_auth_error"
+    )
     assert "`loop`" in caught.value.message  # names the backend, never the key
     assert UPSTREAM_KEY not in str(caught.value.body)
 
