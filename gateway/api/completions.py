@@ -52,9 +52,13 @@ def completion_handlers(
         async with DisconnectWatch(receive) as watch:
             if parsed.is_stream:
                 chunks = await pipeline.stream(parsed, ctx)
-                await send_sse(
-                    send, sse_frames(chunks), server.sse_keepalive_seconds, watch.finishing
-                )
+                try:
+                    await send_sse(
+                        send, sse_frames(chunks), server.sse_keepalive_seconds, watch.finishing
+                    )
+                finally:
+                    # Also when the frames never started (the response could not begin).
+                    await chunks.aclose()
             else:
                 reply = await pipeline.complete(parsed, ctx)
                 watch.finishing()

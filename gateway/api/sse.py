@@ -8,10 +8,10 @@ ends (without `[DONE]`).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncIterator
 
 from gateway.errors import GatewayError
-from gateway.protocol.payload import Chunk
+from gateway.pipeline.response_chain import ChunkStream
 
 DONE_FRAME = b"data: [DONE]\n\n"
 log = logging.getLogger("gateway.stream")
@@ -25,7 +25,7 @@ def error_frame(exc: GatewayError) -> bytes:
     return sse_frame(exc.body())
 
 
-async def sse_frames(chunks: AsyncGenerator[Chunk, None]) -> AsyncIterator[bytes]:
+async def sse_frames(chunks: ChunkStream) -> AsyncIterator[bytes]:
     """Frames for a committed stream; closing this iterator closes the stream of chunks."""
     try:
         async for chunk in chunks:

@@ -2,13 +2,13 @@
 
 from gateway.pipeline.executor import Executor, OpenedStream
 from gateway.pipeline.pipeline import ParsedRequest, Pipeline
-from gateway.pipeline.response_chain import ResponseChain, stream_chunks
+from gateway.pipeline.response_chain import ChunkStream, ResponseChain
 
 __all__ = [
+    "ChunkStream",
     "Executor",
     "OpenedStream",
     "ParsedRequest",
     "Pipeline",
     "ResponseChain",
-    "stream_chunks",
 ]

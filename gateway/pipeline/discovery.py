@@ -56,8 +56,13 @@ class ModelDiscovery:
         running = self._running is not None and not self._running.done()
         if not running and time.monotonic() - self._last < self._min_interval:
             return False
+        refresh = self._start()
+        # Measured from the refresh's start: during a slow listing, later misses wait less.
+        wait = self._last + self._miss_wait - time.monotonic()
+        if wait <= 0:
+            return False
         try:
-            return await asyncio.wait_for(asyncio.shield(self._start()), self._miss_wait)
+            return await asyncio.wait_for(asyncio.shield(refresh), wait)
         except TimeoutError:
             return False  # it goes on in the background; the next request sees its result
 
@@ -79,6 +84,9 @@ class ModelDiscovery:
                 )
             except GatewayError as exc:
                 log.warning("model discovery failed for %s: %s", name, exc.message)
+                continue
+            except Exception:  # a listing must never fail the request that asked for it
+                log.exception("model discovery failed for %s", name)
                 continue
             listed = {
                 m: CatalogEntry(

@@ -75,17 +75,21 @@ class Executor:
         attempt: Attempt[T],
     ) -> tuple[T, Target]:
         last: GatewayError | None = None
+        tried = False
         skipped: list[tuple[Target, Unservable]] = []
         for target in decision.targets:
             backend = self._backends.get(target.backend)
             if backend is None:
-                last = ServiceUnavailableError(f"backend `{target.backend}` is not configured")
+                last = last or ServiceUnavailableError(
+                    f"backend `{target.backend}` is not configured"
+                )
                 continue
             unservable = backend.capabilities.cannot_serve(needs)
             if unservable is not None:
                 skipped.append((target, unservable))
                 continue
             call = make_call(target)
+            tried = True
             try:
                 result = await self._policy_for(target).call(
                     partial(attempt, backend, call, target), call.ctx
@@ -96,10 +100,10 @@ class Executor:
                 last = exc
                 continue
             return result, target
+        if skipped and not tried:
+            raise _none_can_serve(skipped)
         if last is not None:
             raise last
-        if skipped:
-            raise _none_can_serve(skipped)
         raise ServiceUnavailableError("no target could serve the request")
 
 

@@ -8,7 +8,7 @@ reply as data: one `Reply`, or the chunks of a stream whose first chunk has alre
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from gateway.backends.base import BackendCall, Endpoint, Needs
@@ -16,12 +16,12 @@ from gateway.context import RequestContext
 from gateway.errors import FinalError
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.reply_stages import AssistantRoleStage, IdentityStage, UsageStage
-from gateway.pipeline.response_chain import ResponseChain, stream_chunks
+from gateway.pipeline.response_chain import ChunkStream, ResponseChain
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.lossless import reencode
-from gateway.protocol.payload import Chunk, Kind, Reply
+from gateway.protocol.payload import Kind, Reply
 from gateway.protocol.raw import RawFields, raw
 from policies.base import Deny, RequestStage, ResponseFilter, ResponseStage, Transform
 from routers.base import RouteDecision, Router, Target
@@ -73,14 +73,13 @@ class Pipeline:
         chain = self._chain(parsed, ctx)
         return await chain.reply(Reply(fields, _KINDS[parsed.endpoint]))
 
-    async def stream(
-        self, parsed: ParsedRequest, ctx: RequestContext
-    ) -> AsyncGenerator[Chunk, None]:
+    async def stream(self, parsed: ParsedRequest, ctx: RequestContext) -> ChunkStream:
         parsed, decision = await self._prepare(parsed, ctx)
+        chain = self._chain(parsed, ctx)  # before the stream opens: nothing left to fail
         opened = await self._executor.open_stream(
             decision, self._call_factory(parsed, ctx), Needs.of(parsed.endpoint, parsed.request)
         )
-        return stream_chunks(opened, self._chain(parsed, ctx), _KINDS[parsed.endpoint])
+        return ChunkStream(opened, chain, _KINDS[parsed.endpoint])
 
     async def _prepare(
         self, parsed: ParsedRequest, ctx: RequestContext
@@ -93,7 +92,7 @@ class Pipeline:
                 if isinstance(verdict, Deny):
                     raise FinalError(verdict.error) from verdict.error
                 if isinstance(verdict, Transform):
-                    fields = reencode(parsed.fields, request, verdict.request)
+                    fields = reencode(parsed.fields, verdict.request)
                     request = verdict.request
                     parsed = ParsedRequest(parsed.endpoint, request, fields)
         decision = await self._router.route(parsed.request, ctx)

@@ -27,7 +27,17 @@ from gateway.protocol.raw import raw
 from policies.base import AnyRequest, StreamOutcome
 
 _NULL = msgspec.Raw(b"null")
-_usage_decoder = msgspec.json.Decoder(Usage)
+
+
+class _ReportedUsage(msgspec.Struct):
+    """Usage as backends report it: embedding replies carry no `completion_tokens`."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+_usage_decoder = msgspec.json.Decoder(_ReportedUsage)
 # Past this many choice indices, stop checking roles (n is at most 128).
 _MAX_ROLE_CHOICES = 128
 
@@ -37,9 +47,16 @@ def decode_usage(value: msgspec.Raw | None) -> Usage | None:
         return None
     assert value is not None
     try:
-        return _usage_decoder.decode(value)
+        got = _usage_decoder.decode(value)
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
+    if min(got.prompt_tokens, got.completion_tokens, got.total_tokens) < 0:
+        return None
+    return Usage(
+        prompt_tokens=got.prompt_tokens,
+        completion_tokens=got.completion_tokens,
+        total_tokens=got.total_tokens or got.prompt_tokens + got.completion_tokens,
+    )
 
 
 def new_chunk_id() -> str:
@@ -163,7 +180,10 @@ class _IdentityFilter(_PassThrough):
         fields = chunk.fields
         if self._id is None:
             self._take_ids(fields)
-        fields["id"] = self._id or raw(new_chunk_id())
+            if self._id is None:  # none usable yet: ours, and constant from now on
+                self._id = raw(new_chunk_id())
+                self._created = raw(int(time.time()))
+        fields["id"] = self._id
         fields["created"] = self._created or raw(int(time.time()))
         fields["model"] = self._model
         return (chunk,)

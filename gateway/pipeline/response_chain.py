@@ -23,16 +23,34 @@ class ResponseChain:
         self._filters = tuple(filters)
 
     async def push(self, chunk: Chunk) -> Sequence[Chunk]:
-        return await self._through(self._filters, (chunk,))
+        chunks: Sequence[Chunk] = (chunk,)
+        for stage in self._filters:  # `_through`, inlined: this runs for every chunk
+            if len(chunks) == 1:
+                chunks = await stage.chunk(chunks[0])
+            else:
+                chunks = [out for chunk in chunks for out in await stage.chunk(chunk)]
+            if not chunks:
+                break
+        return chunks
 
     async def finish(self, outcome: StreamOutcome) -> list[Chunk]:
         """Each stage's closing chunks, passed through the stages after it; on success they
-        go out before `[DONE]`. Every stage hears the outcome, whatever it is."""
+        go out before `[DONE]`. Every stage hears the outcome, even when one before it
+        fails (those after a failure hear that the stream failed)."""
         out: list[Chunk] = []
+        failure: Exception | None = None
         for i, stage in enumerate(self._filters):
-            closing = await stage.finish(outcome)
-            if closing and outcome is StreamOutcome.COMPLETED:
-                out.extend(await self._through(self._filters[i + 1 :], closing))
+            try:
+                closing = await stage.finish(outcome)
+                if closing and outcome is StreamOutcome.COMPLETED:
+                    out.extend(await self._through(self._filters[i + 1 :], closing))
+            except Exception as exc:
+                log.exception("a response stage failed at the end of the stream")
+                failure = failure or exc
+                if outcome is StreamOutcome.COMPLETED:
+                    outcome = StreamOutcome.FAILED
+        if failure is not None:
+            raise failure
         return out
 
     async def reply(self, reply: Reply) -> Reply:
@@ -54,32 +72,56 @@ class ResponseChain:
         return chunks
 
 
-async def stream_chunks(
-    opened: OpenedStream, chain: ResponseChain, kind: Kind
-) -> AsyncGenerator[Chunk, None]:
-    """The committed stream's chunks after every stage. A failure past the commit point is
-    raised to the caller (the edge turns it into one error event) once every stage has seen
-    the outcome; closing this generator closes the backend's stream."""
-    outcome = StreamOutcome.FAILED
-    told = False  # every stage hears the outcome exactly once
-    try:
-        if opened.first is not None:
-            for chunk in await chain.push(Chunk(opened.first, kind)):
-                yield chunk
-        async for fields in opened.rest:
-            for chunk in await chain.push(Chunk(fields, kind)):
-                yield chunk
-        told = True
-        for chunk in await chain.finish(StreamOutcome.COMPLETED):
-            yield chunk
-    except (GeneratorExit, asyncio.CancelledError):
-        outcome = StreamOutcome.CANCELLED
-        raise
-    finally:
+class ChunkStream:
+    """A committed stream's chunks after every stage. A failure past the commit point is
+    raised to the consumer (the edge turns it into one error event) once every stage has
+    heard the outcome. `aclose` ends it (closing the backend's stream) whether or not
+    iteration ever began."""
+
+    __slots__ = ("_chain", "_iterating", "_kind", "_opened", "_told")
+
+    def __init__(self, opened: OpenedStream, chain: ResponseChain, kind: Kind) -> None:
+        self._opened = opened
+        self._chain = chain
+        self._kind = kind
+        self._iterating: AsyncGenerator[Chunk, None] | None = None
+        self._told = False  # every stage hears the outcome exactly once
+
+    def __aiter__(self) -> AsyncGenerator[Chunk, None]:
+        if self._iterating is None:
+            self._iterating = self._run()
+        return self._iterating
+
+    async def aclose(self) -> None:
+        if self._iterating is not None:
+            await self._iterating.aclose()
+        await self._end(StreamOutcome.CANCELLED)  # a no-op once the stream has ended
+
+    async def _run(self) -> AsyncGenerator[Chunk, None]:
+        outcome = StreamOutcome.FAILED
+        chain, kind, opened = self._chain, self._kind, self._opened
         try:
-            if not told:
-                await chain.finish(outcome)
+            if opened.first is not None:
+                for chunk in await chain.push(Chunk(opened.first, kind)):
+                    yield chunk
+            async for fields in opened.rest:
+                for chunk in await chain.push(Chunk(fields, kind)):
+                    yield chunk
+            self._told = True
+            for chunk in await chain.finish(StreamOutcome.COMPLETED):
+                yield chunk
+        except (GeneratorExit, asyncio.CancelledError):
+            outcome = StreamOutcome.CANCELLED
+            raise
+        finally:
+            await self._end(outcome)
+
+    async def _end(self, outcome: StreamOutcome) -> None:
+        try:
+            if not self._told:
+                self._told = True
+                await self._chain.finish(outcome)
         except Exception:
             log.exception("a response stage failed while the stream ended")
         finally:
-            await opened.aclose()
+            await self._opened.aclose()

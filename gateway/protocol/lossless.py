@@ -22,13 +22,22 @@ _array_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 _encoder = msgspec.json.Encoder()
 
 
-def reencode(fields: RawFields, old: msgspec.Struct, new: msgspec.Struct) -> RawFields:
-    """The raw top-level `fields` of `old`, changed to say what `new` says."""
-    if type(old) is not type(new):
-        raise TypeError(f"a transform must return a {type(old).__name__}")
+def reencode(fields: RawFields, new: msgspec.Struct) -> RawFields:
+    """The raw top-level `fields` of a request, changed to say what `new` says.
+
+    What `new` is compared with is decoded here from the bytes themselves, never taken from
+    the object a stage was given: a stage may have changed that object in place."""
+    try:
+        old = msgspec.json.decode(_encoder.encode(fields), type=type(new))
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return {**fields, **_struct_fields(new)}  # nothing to compare with: say it all
     out = dict(fields)
     _merge_struct_into(out, old, new)
     return out
+
+
+def _struct_fields(value: msgspec.Struct) -> RawFields:
+    return _object_decoder.decode(_encoder.encode(value))
 
 
 def _same(before: Any, after: Any) -> bool:
@@ -92,16 +101,36 @@ def _merged_list(items: list[msgspec.Raw], before: list[Any], after: list[Any]) 
     if len(after) == len(before):
         merged = [_merged(o, b, a) for o, b, a in zip(items, before, after, strict=True)]
         return msgspec.Raw(_encoder.encode(merged))
-    # Items were dropped or added (e.g. old turns trimmed): an item that is still there
-    # unchanged keeps its bytes; new ones are encoded.
+    # Items were dropped or added (old turns trimmed, a system turn put first), maybe
+    # changed as well: anchor the items that are still there unchanged, then pair what is
+    # left between two anchors from the end (drops and inserts happen at the front), so a
+    # changed item still keeps the unknown fields of the one it replaces.
+    anchors = _unchanged_pairs(before, after)
     out: list[msgspec.Raw] = []
+    old_at = new_at = 0
+    for old_end, new_end in [*anchors, (len(before), len(after))]:
+        shift = (old_end - old_at) - (new_end - new_at)
+        for j in range(new_at, new_end):
+            i = j + shift + (old_at - new_at)
+            value = after[j]
+            if old_at <= i < old_end and type(before[i]) is type(value):
+                out.append(_merged(items[i], before[i], value))
+            else:
+                out.append(raw(value))
+        if old_end < len(before):
+            out.append(items[old_end])
+        old_at, new_at = old_end + 1, new_end + 1
+    return msgspec.Raw(_encoder.encode(out))
+
+
+def _unchanged_pairs(before: list[Any], after: list[Any]) -> list[tuple[int, int]]:
+    """(old index, new index) of items equal on both sides, in order (greedy)."""
+    pairs: list[tuple[int, int]] = []
     start = 0
-    for value in after:
+    for j, value in enumerate(after):
         for i in range(start, len(before)):
             if _same(before[i], value):
-                out.append(items[i])
+                pairs.append((i, j))
                 start = i + 1
                 break
-        else:
-            out.append(raw(value))
-    return msgspec.Raw(_encoder.encode(out))
+    return pairs

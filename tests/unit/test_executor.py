@@ -207,3 +207,17 @@ def test_streams_fail_over_before_their_first_chunk() -> None:
     b = Scripted("b", [{"choices": []}])
     target, ctx = run({"a": a, "b": b}, stream=True)
     assert target.backend == "b" and ctx.attempts == 2
+
+
+def test_an_unconfigured_backend_does_not_hide_the_none_can_serve_400() -> None:
+    request = CompletionRequest(model="m", prompt="def f(", suffix="\n")
+    plain = Scripted("plain", [OK_REPLY], Capabilities(fill_in_middle=False))
+    executor = Executor({"plain": plain}, lambda target: TargetPolicy(Retries()))
+    ctx = RequestContext(request_id="r", endpoint="completions")
+    decision = RouteDecision((Target("gone", "up", "id-gone"), Target("plain", "up", "id-p")), "x")
+
+    def make_call(target: Target) -> BackendCall:
+        return BackendCall("completions", request, {}, target.upstream_model, ctx)
+
+    with pytest.raises(InvalidRequestError):
+        asyncio.run(executor.complete(decision, make_call, Needs.of("completions", request)))

@@ -270,11 +270,34 @@ def test_a_stage_sees_a_client_disconnect() -> None:
     async def leave_after_the_first_chunk() -> None:
         ctx = RequestContext(request_id="d", endpoint="chat/completions")
         chunks = await p.stream(parsed(True), ctx)
-        await anext(chunks)
+        await anext(aiter(chunks))
         await chunks.aclose()  # what the HTTP edge does when the client goes away
 
     asyncio.run(leave_after_the_first_chunk())
     assert seen.outcomes == [StreamOutcome.CANCELLED]
+
+
+def test_a_stream_closed_before_its_first_read_still_ends_everything() -> None:
+    seen = OutcomeStage()
+    closed: list[bool] = []
+
+    class Tracked(TextBackend):
+        async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
+            try:
+                async for chunk in super().stream(call):
+                    yield chunk
+            finally:
+                closed.append(True)
+
+    p = pipeline(Tracked("one two", [3]), seen)
+
+    async def never_read() -> None:
+        ctx = RequestContext(request_id="n", endpoint="chat/completions")
+        chunks = await p.stream(parsed(True), ctx)  # committed: the first chunk is in hand
+        await chunks.aclose()  # e.g. the response could not even start
+
+    asyncio.run(never_read())
+    assert seen.outcomes == [StreamOutcome.CANCELLED] and closed == [True]
 
 
 def test_a_cancelled_request_task_is_a_cancelled_outcome() -> None:

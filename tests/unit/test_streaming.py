@@ -11,7 +11,7 @@ from gateway.context import RequestContext
 from gateway.errors import BadGatewayError
 from gateway.pipeline.executor import OpenedStream
 from gateway.pipeline.reply_stages import AssistantRoleStage, IdentityStage, UsageStage
-from gateway.pipeline.response_chain import ResponseChain, stream_chunks
+from gateway.pipeline.response_chain import ChunkStream, ResponseChain
 from gateway.protocol.chat import ChatCompletionRequest, UserMessage
 from gateway.protocol.common import StreamOptions
 from gateway.protocol.payload import Chunk
@@ -131,10 +131,36 @@ def test_failure_after_commit_is_one_error_event_and_no_done() -> None:
         rest = _chunks([content("b")], fail=True)
         opened = OpenedStream(content("a"), rest, Target("b", "m", "m"))
         norm, _ = normalizer(False)
-        return [frame async for frame in sse_frames(stream_chunks(opened, norm.chain, "chat"))]
+        return [frame async for frame in sse_frames(ChunkStream(opened, norm.chain, "chat"))]
 
     frames = asyncio.run(run())
     assert len(frames) == 3
     error = decode_frame(frames[-1])["error"]
     assert error["code"] == "upstream_died" and set(error) == {"message", "type", "param", "code"}
     assert DONE_FRAME not in frames
+
+
+def test_a_stream_without_upstream_ids_gets_one_id_for_every_chunk() -> None:
+    norm, _ = normalizer(True)
+    bare = [
+        decode_fields(
+            msgspec.json.encode(
+                {"choices": [{"index": 0, "delta": {"content": t}, "finish_reason": None}]}
+            )
+        )
+        for t in ("a", "b")
+    ]
+    frames = [decode_frame(norm.frame(fields)) for fields in bare]
+    closing = [f for f in norm.finish().split(b"\n\n") if f]
+    assert closing[-1] == b"data: [DONE]"
+    tail = [msgspec.json.decode(f[6:]) for f in closing[:-1]]
+    ids = {(c["id"], c["created"]) for c in [*frames, *tail]}
+    assert len(ids) == 1 and next(iter(ids))[0].startswith("chatcmpl-")
+
+
+def test_embedding_usage_without_completion_tokens_is_metered() -> None:
+    from gateway.pipeline.reply_stages import decode_usage
+
+    usage = decode_usage(msgspec.Raw(b'{"prompt_tokens": 7, "total_tokens": 7}'))
+    assert usage is not None
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (7, 0, 7)

@@ -200,8 +200,9 @@ class LlamaCppBackend:
             finally:
                 cancelled.set()  # the engine drops the sequence at its next step
                 if not job.done():
-                    # Keep the queue slot until the engine has let the sequence go.
-                    await asyncio.shield(job)
+                    # Keep the queue slot until the engine has let the sequence go (its
+                    # outcome no longer matters: the stream is already ending).
+                    await asyncio.wait([job])
                 call.ctx.backend_seconds += time.perf_counter() - started
         calls, text, finish = shaper.finish(outcome.finish_reason)
         for i, tool_call in enumerate(calls):
@@ -217,7 +218,11 @@ class LlamaCppBackend:
         """A GGUF embedding model: llama.cpp pools each input. Token arrays are OpenAI's
         (cl100k_base) ids: decoded to their text first, then read with the model's own
         tokenizer (the first decode loads the ranks: in a worker thread)."""
-        texts = await asyncio.to_thread(self._openai_tokens.as_texts, request.input)
+        given = request.input
+        if isinstance(given, str) or all(isinstance(item, str) for item in given):
+            texts = [given] if isinstance(given, str) else [str(item) for item in given]
+        else:
+            texts = await asyncio.to_thread(self._openai_tokens.as_texts, given)
         if isinstance(request.dimensions, int):
             raise InvalidRequestError(
                 f"`{call.upstream_model}` cannot shorten its vectors", param="dimensions"
