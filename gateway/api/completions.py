@@ -93,7 +93,7 @@ def _priority(headers: list[tuple[bytes, bytes]]) -> int:
 
 
 # The OpenAI SDKs send their own timeout: past it nobody waits for the answer any more.
-_CLIENT_TIMEOUT = b"x-stainless-timeout"
+_CLIENT_TIMEOUT = b"x-stainless-read-timeout"
 
 
 def _deadline(headers: list[tuple[bytes, bytes]], configured: float | None) -> float | None:

@@ -174,7 +174,7 @@ class Defaults(Config, frozen=True):
     retries: Retries = field(default_factory=Retries)
     # A request's whole budget before its commit point (every target, retry and backoff
     # included): past it the client gets a 504. A client's own shorter timeout (the
-    # `x-stainless-timeout` header the OpenAI SDKs send) lowers it. None: only the
+    # `x-stainless-read-timeout` header the OpenAI SDKs send) lowers it. None: only the
     # backends' own timeouts apply.
     deadline_seconds: PositiveSeconds | None = None
 
