@@ -417,7 +417,9 @@ def test_local_models_list_their_facts(local: str) -> None:
     entry = next(m for m in listing if m["id"] == MODEL)
     assert {"smol-embed", "smol-trim"} <= {m["id"] for m in listing}
     meta = entry["meta"]
-    assert meta["quantization"] == "Q4_1" and meta["context_length"] == 8192
+    # What the gateway enforces, and what the model was trained with, under its own name.
+    assert meta["quantization"] == "Q4_1" and meta["context_length"] == N_CTX
+    assert meta["context_length_train"] == 8192
     assert meta["chat_template"] is True and meta["size_bytes"] == gguf_path().stat().st_size
     alias = next(m for m in listing if m["id"] == "smol-trim")
     assert alias["meta"] == meta  # a route to a local model shows the model's facts
@@ -436,3 +438,14 @@ def test_a_gguf_embedding_model_serves_embeddings_only(sdk: OpenAI) -> None:
         )
     with pytest.raises(openai.BadRequestError):
         sdk.embeddings.create(model=MODEL, input="a chat model")
+
+
+def test_a_gguf_embedding_model_reads_token_arrays_as_openai_ids(sdk: OpenAI) -> None:
+    # cl100k_base ids of "The quick brown fox" (what OpenAI clients send): decoded to the
+    # text, then read with the model's own tokenizer, so the vector is the text's.
+    ids = sdk.embeddings.create(model="smol-embed", input=[791, 4062, 14198, 39935])
+    text = sdk.embeddings.create(model="smol-embed", input="The quick brown fox")
+    assert ids.data[0].embedding == pytest.approx(text.data[0].embedding, abs=1e-5)
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.embeddings.create(model="smol-embed", input=[10**9])
+    assert caught.value.param == "input"

@@ -72,7 +72,7 @@ class LlamaCppBackend:
         await self.models.aclose()
 
     async def list_models(self) -> list[str]:
-        return sorted(self.models.files())
+        return sorted(await self.models.list_files())
 
     async def describe_models(self, names: list[str]) -> dict[str, dict[str, Any]]:
         return await asyncio.to_thread(self.models.describe, names)

@@ -27,6 +27,7 @@ from gateway.backends.llama_cpp.generation import (
     Sampling,
     SequenceText,
 )
+from gateway.backends.llama_cpp.loader import hide_context_size_warning
 from gateway.errors import ServiceUnavailableError
 
 log = logging.getLogger("gateway.llama_cpp")
@@ -88,6 +89,9 @@ class BatchEngine:
         params.kv_unified = True
         params.n_threads = n_threads
         params.n_threads_batch = n_threads_batch
+        # llama.cpp takes the whole unified cache as each sequence's limit and warns that it
+        # exceeds the training length; the engine ends every sequence at `n_ctx` instead.
+        hide_context_size_warning()
         self._ctx: Any = self._internals.LlamaContext(
             model=llm._model, params=params, verbose=False
         )

@@ -8,9 +8,10 @@ from typing import Any
 
 from gateway.backends.llama_cpp.batch_engine import BatchEngine
 from gateway.backends.llama_cpp.chat_prompt import ChatPrompter
+from gateway.backends.llama_cpp.loader import context_window
 from gateway.backends.llama_cpp.scheduler import PriorityGate
 from gateway.model_files import ModelFile
-from gateway.settings.schema import LlamaCppBackend
+from gateway.settings.schema import LlamaCppSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +30,11 @@ class LoadedModel:
     gate: PriorityGate
     prompter: ChatPrompter
     fim: FimTokens | None
-    # The window of one sequence (prompt + completion).
+    # The window of one sequence (prompt + completion), and the one the model was trained on.
     n_ctx: int
+    n_ctx_train: int = 0
+    # The file's size when it was loaded (for the memory budget; stat-ed off the event loop).
+    size_bytes: int = 0
     last_used: float = field(default_factory=time.monotonic)
     # Requests holding this model (from lookup to their last chunk): never unload while > 0.
     leases: int = 0
@@ -40,13 +44,14 @@ class LoadedModel:
         return self.leases > 0 or self.gate.busy or self.gate.waiting > 0
 
     @classmethod
-    def wrap(cls, file: ModelFile, llm: Any, spec: LlamaCppBackend) -> LoadedModel:
+    def wrap(cls, file: ModelFile, llm: Any, spec: LlamaCppSpec) -> LoadedModel:
+        """Blocking (builds the engine's context, stats the file): call from a worker thread."""
         model = llm._model  # llama-cpp-python's vocabulary accessors live here
         bos, eos = llm.token_bos(), llm.token_eos()
         end = {t for t in (eos, model.token_eot()) if t is not None and t >= 0}
         end |= _end_of_generation_tokens(llm)
         fim_ids = (model.token_prefix(), model.token_suffix(), model.token_middle())
-        n_ctx = file.n_ctx or spec.n_ctx
+        n_ctx = context_window(file, spec)
         engine = None
         if not file.embedding:
             engine = BatchEngine(
@@ -72,6 +77,8 @@ class LoadedModel:
             ),
             fim=FimTokens(*fim_ids) if min(fim_ids) >= 0 else None,
             n_ctx=n_ctx,
+            n_ctx_train=model.n_ctx_train(),
+            size_bytes=file.size_bytes,
         )
 
     def tokenize(self, text: str, *, add_bos: bool) -> list[int]:

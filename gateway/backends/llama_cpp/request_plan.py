@@ -5,6 +5,7 @@ Everything the local backend cannot honour is a clear 400 here, before the model
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -62,7 +63,7 @@ def plan_chat(
     auto = () if forced or request.tool_choice == "none" else tuple(_functions(request))
     return Plan(
         tokens=tokens,
-        sampling=_sampling(model, request, tokens, stops, _grammar(grammar_schema)),
+        sampling=_sampling(model, request, tokens, stops, _grammar(model, grammar_schema)),
         forced_tools=forced,
         auto_functions=auto,
     )
@@ -254,16 +255,89 @@ def _tool_call_schema(functions: list[FunctionDefinition]) -> dict[str, Any]:
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 
-def _grammar(schema: dict[str, Any] | None) -> Any:
+def _grammar(model: LoadedModel, schema: dict[str, Any] | None) -> Any:
     if schema is None:
         return None
     from llama_cpp.llama_grammar import LlamaGrammar
 
     try:
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+        text = json_grammar(schema)
     except Exception as exc:  # the converter raises bare Exceptions and ValueErrors
-        raise InvalidRequestError(
-            f"this JSON schema cannot be enforced by grammar-constrained decoding: {exc}",
-            param="response_format",
-            code="unsupported_schema",
-        ) from None
+        raise _unsupported_schema(str(exc)) from None
+    _check_grammar(model, text)
+    return LlamaGrammar.from_string(text, verbose=False)
+
+
+def _unsupported_schema(why: str) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"this JSON schema cannot be enforced by grammar-constrained decoding: {why}",
+        param="response_format",
+        code="unsupported_schema",
+    )
+
+
+def _check_grammar(model: LoadedModel, text: str) -> None:
+    """A grammar llama.cpp cannot parse gives a null sampler, which the engine would chain
+    and then dereference: refuse it here, with a 400."""
+    import llama_cpp
+
+    sampler = llama_cpp.llama_sampler_init_grammar(
+        model.llm._model.vocab, text.encode("utf-8"), b"root"
+    )
+    if not sampler:
+        raise _unsupported_schema("llama.cpp could not parse the grammar built from it")
+    llama_cpp.llama_sampler_free(sampler)
+
+
+# JSON forbids raw control characters in strings (RFC 8259, section 7): they must be escaped.
+# llama-cpp-python 0.3.36's converter lets a string character (`char`) and a pattern's `.`
+# be any of them, so a model could put a raw newline inside a string and the reply would not
+# parse. These replace the converter's rules (matched by content, whatever it names them).
+_JSON_CHAR = (
+    r'[^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
+)
+# A pattern's `.` becomes one character that needs no escape: it cannot end the string or
+# start an escape that the pattern does not account for.
+_JSON_PLAIN_CHAR = r'[^"\\\x00-\x1F]'
+
+
+def json_grammar(schema: dict[str, Any]) -> str:
+    """GBNF text for values matching `schema`, always valid JSON (strict parsers included).
+
+    llama-cpp-python's converter builds it, with the string rules above and literals
+    (`enum`, `const`, property names) escaped for GBNF, backslashes included."""
+    # A copy: the converter rewrites `$ref`s in place, and the schema belongs to the request.
+    copy = json.loads(json.dumps(schema))
+    converter = _json_converter()(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    converter.visit(converter.resolve_refs(copy, "input"), "")
+    text: str = converter.format_grammar()
+    return text
+
+
+@functools.cache
+def _json_converter() -> Any:
+    from llama_cpp import llama_grammar
+
+    base: Any = llama_grammar.SchemaConverter  # untyped
+    strict = {
+        llama_grammar.PRIMITIVE_RULES["char"].content: _JSON_CHAR,
+        llama_grammar.DOT: _JSON_PLAIN_CHAR,
+    }
+
+    class JsonConverter(base):  # type: ignore[misc]
+        def _add_rule(self, name: str, rule: str) -> str:
+            return str(super()._add_rule(name, strict.get(rule, rule)))
+
+        def _format_literal(self, literal: str) -> str:
+            # The converter escapes quotes and line breaks but not backslashes, so the JSON
+            # escapes in `json.dumps` output (`\n`, `\u00e9`, `\"`) were read by GBNF as its own
+            # escapes: a raw newline, or a literal ended early.
+            escaped = (
+                literal.replace("\\", "\\\\")
+                .replace('"', '\\"')
+                .replace("\r", "\\r")
+                .replace("\n", "\\n")
+            )
+            return f'"{escaped}"'
+
+    return JsonConverter
