@@ -13,7 +13,7 @@ from gateway.backends.llama_cpp import registry
 from gateway.backends.llama_cpp.registry import LocalModels
 from gateway.errors import ModelNotFoundError
 from gateway.model_files import ModelFile, discover
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.schema import LlamaCppSpec, LocalModelSpec
 
 pytestmark = pytest.mark.anyio
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -166,3 +166,16 @@ async def test_a_window_within_the_training_length_is_not_warned_about(
     finally:
         await models.aclose()
     assert not [r for r in caplog.records if "trained on" in r.getMessage()]
+
+
+async def test_one_file_under_two_names_reports_each_names_window(models_dir: Path) -> None:
+    source = models_dir / "first.gguf"
+    spec = LlamaCppSpec(
+        models={
+            "wide": LocalModelSpec(path=str(source), n_ctx=1024),
+            "narrow": LocalModelSpec(path=str(source), n_ctx=512),
+        }
+    )
+    facts = await asyncio.to_thread(LocalModels("local", spec).describe, ["wide", "narrow"])
+    assert (facts["wide"]["context_length"], facts["narrow"]["context_length"]) == (1024, 512)
+    assert facts["wide"]["context_length_train"] == facts["narrow"]["context_length_train"]

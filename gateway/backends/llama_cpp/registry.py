@@ -53,7 +53,7 @@ class LocalModels:
         self._checked: set[Path] = set()
         self._warned_window: set[Path] = set()
         # Header facts per path, with the (mtime, size) they were read at.
-        self._facts: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+        self._facts: dict[tuple[Path, int], tuple[tuple[int, int], dict[str, Any]]] = {}
 
     # --- which files exist --------------------------------------------------------------------
 
@@ -210,16 +210,17 @@ class LocalModels:
             except OSError:
                 continue
             stamp = (stat.st_mtime_ns, stat.st_size)
-            cached = self._facts.get(file.path)
+            # One file may be served under several names with different windows.
+            key = (file.path, context_window(file, self._spec))
+            cached = self._facts.get(key)
             if cached is None or cached[0] != stamp:
-                window = context_window(file, self._spec)
-                cached = (stamp, describe_gguf(file, stat.st_size, window))
-                self._facts[file.path] = cached
+                cached = (stamp, describe_gguf(file, stat.st_size, key[1]))
+                self._facts[key] = cached
             facts[name] = cached[1]
         # Forget files that are gone, so renames and deletions do not accumulate.
         present = {f.path for f in files.values()}
-        for path in [p for p in list(self._facts) if p not in present]:
-            del self._facts[path]
+        for key in [k for k in list(self._facts) if k[0] not in present]:
+            del self._facts[key]
         return facts
 
     # --- unloading ----------------------------------------------------------------------------
