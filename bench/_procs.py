@@ -31,12 +31,21 @@ class Child:
     argv: list[str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # Extra environment and working directory (a baseline checkout's gateway).
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
 
     def start(self, cwd: Path) -> None:
+        env = {**os.environ, **self.env} if self.env else None
         with self.log_path.open("wb") as log:
             # A new session = a new process group: the whole tree is signalled at stop().
             self.proc = subprocess.Popen(
-                self.argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv,
+                cwd=self.cwd or cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
 
     @property

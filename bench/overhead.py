@@ -3,9 +3,12 @@ proxies (httpx and aiohttp clients under uvicorn) as floors.
 
     .venv/bin/python bench/overhead.py                      # full run, ~4 minutes
     .venv/bin/python bench/overhead.py --duration-scale 0.2 # smoke run
+    .venv/bin/python bench/overhead.py --baseline 0e8111c   # also an older commit's gateway
 
 Targets, measured interleaved round by round so machine noise hits all alike:
-`direct` (the upstream itself), `gateway`, `floor-httpx`, `floor-aiohttp`. Prints a table,
+`direct` (the upstream itself), `gateway`, `floor-httpx`, `floor-aiohttp`, and with
+`--baseline REV` `gateway-base` (that commit's gateway, from a temporary git worktree, so a
+change is compared with what it changed in the same run). Prints a table,
 PASS/MISS per goal, and writes JSON to bench/results/overhead-<timestamp>.json.
 See bench/README.md for how to read it.
 """
@@ -81,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--profile-seconds", type=int, default=8)
     p.add_argument("--out-dir", type=Path, default=BENCH / "results")
+    p.add_argument(
+        "--baseline", metavar="REV", help="also measure this commit's gateway (gateway-base)"
+    )
     args = p.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
     if args.rounds < 1 or args.concurrency < 1 or not args.rates:
@@ -93,9 +99,33 @@ def rotated(items: tuple[str, ...], by: int) -> list[str]:
     return list(items[by:] + items[:by])
 
 
-def start_children(tmp: Path) -> dict[str, Target]:
+def baseline_checkout(rev: str, tmp: Path) -> Path:
+    """A detached worktree of `rev` (removed with the temporary directory's git entry)."""
+    where = tmp / "baseline"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(where), rev],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return where
+
+
+def remove_checkout(where: Path) -> None:
+    subprocess.run(
+        ["git", "worktree", "remove", "--force", str(where)],
+        cwd=ROOT,
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def start_children(tmp: Path, baseline: Path | None = None) -> dict[str, Target]:
     py = sys.executable
-    ports = {name: free_port() for name in TARGETS}
+    names = (*TARGETS, *(("gateway-base",) if baseline else ()))
+    ports = {name: free_port() for name in names}
     upstream_base = f"http://127.0.0.1:{ports['direct']}"
     policy = tmp / "policy.yaml"
     policy.write_text(POLICY.format(port=ports["direct"]))
@@ -115,11 +145,24 @@ def start_children(tmp: Path) -> dict[str, Target]:
     for name in TARGETS:
         child = Child(name, argvs[name], tmp / f"{name}.log")
         targets[name] = Target(name, f"http://127.0.0.1:{ports[name]}", child)
+    if baseline is not None:
+        # The same interpreter and packages; the older commit's code first on the path.
+        argv = [py, "-m", "gateway", "serve", "--config", str(policy)]
+        child = Child(
+            "gateway-base",
+            [*argv, "--port", str(ports["gateway-base"])],
+            tmp / "gateway-base.log",
+            env={"PYTHONPATH": str(baseline)},
+            cwd=baseline,
+        )
+        targets["gateway-base"] = Target(
+            "gateway-base", f"http://127.0.0.1:{ports['gateway-base']}", child
+        )
     # The upstream first: the gateway's readiness may depend on it.
-    for name in TARGETS:
+    for name in names:
         target = targets[name]
         target.child.start(ROOT)
-        probe = "/readyz" if name == "gateway" else "/v1/models"
+        probe = "/readyz" if name.startswith("gateway") else "/v1/models"
         target.child.wait_ready(target.base + probe)
     return targets
 
@@ -127,10 +170,11 @@ def start_children(tmp: Path) -> dict[str, Target]:
 async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> dict[str, Any]:
     scale = args.duration_scale
     upstream = targets["direct"].child
-    sessions = {name: make_session(max(args.concurrency, 256)) for name in TARGETS}
+    names = tuple(targets)
+    sessions = {name: make_session(max(args.concurrency, 256)) for name in names}
     results: dict[str, Any] = {"latency": {}, "throughput": {}, "ttfb": {}, "warnings": []}
     try:
-        for name in TARGETS:
+        for name in names:
             warm = await warm_up(sessions[name], targets[name].base)
             if warm.errors:
                 raise RuntimeError(f"{name}: warm-up errors {warm.error_examples}")
@@ -138,11 +182,11 @@ async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> di
 
         # 1. Added latency at fixed rates, open loop, interleaved.
         for rate in args.rates:
-            merged = {name: Samples() for name in TARGETS}
-            gen_util: dict[str, float] = dict.fromkeys(TARGETS, 0.0)
-            p99_rounds: dict[str, list[float]] = {name: [] for name in TARGETS}
+            merged = {name: Samples() for name in names}
+            gen_util: dict[str, float] = dict.fromkeys(names, 0.0)
+            p99_rounds: dict[str, list[float]] = {name: [] for name in names}
             for rnd in range(args.rounds):
-                for name in rotated(TARGETS, rnd):
+                for name in rotated(names, rnd):
                     cpu0, t0 = self_cpu_seconds(), time.perf_counter()
                     s = await open_loop(
                         sessions[name], targets[name].url, rate, args.latency_seconds * scale
@@ -156,12 +200,12 @@ async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> di
             results["latency"][f"{rate:g}"] = summarise_latency(merged, rate, gen_util, p99_rounds)
 
         # 2. Max throughput, closed loop, interleaved; CPU per request of every process.
-        tput = {name: Samples() for name in TARGETS}
+        tput = {name: Samples() for name in names}
         cpu: dict[str, dict[str, Any]] = {
-            name: {"proxy": 0.0, "upstream": 0.0, "gen": 0.0, "wall": 0.0} for name in TARGETS
+            name: {"proxy": 0.0, "upstream": 0.0, "gen": 0.0, "wall": 0.0} for name in names
         }
         for rnd in range(args.rounds):
-            for name in rotated(TARGETS, rnd):
+            for name in rotated(names, rnd):
                 child = targets[name].child
                 p0, u0, g0 = (
                     group_cpu_seconds(child.pid),
@@ -185,9 +229,9 @@ async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> di
         results["throughput"] = summarise_throughput(tput, cpu)
 
         # 3. Streaming time to first byte, sequential, interleaved.
-        ttfb = {name: Samples() for name in TARGETS}
+        ttfb = {name: Samples() for name in names}
         for rnd in range(args.rounds):
-            for name in rotated(TARGETS, rnd):
+            for name in rotated(names, rnd):
                 s = await stream_ttfb(sessions[name], targets[name].url, args.ttfb_seconds * scale)
                 ttfb[name].extend(s)
             log(f"streaming TTFB: round {rnd + 1}/{args.rounds} done")
@@ -250,6 +294,51 @@ def summarise_ttfb(ttfb: dict[str, Samples]) -> dict[str, Any]:
             "overhead_header_p50_ms": _median_or_none(s.overhead_ms),
         }
     return out
+
+
+def versus_baseline(results: dict[str, Any], rates: list[float]) -> dict[str, Any]:
+    """The change against the baseline commit, both measured in this run: throughput and
+    added latency, each also as a ratio to the aiohttp floor."""
+    tput = results["throughput"]
+    floor = tput["floor-aiohttp"]["rps"] or 1.0
+    out: dict[str, Any] = {
+        "throughput_vs_floor": {
+            "gateway": round(tput["gateway"]["rps"] / floor, 3),
+            "gateway-base": round(tput["gateway-base"]["rps"] / floor, 3),
+        },
+        "added_p50_ms": {},
+    }
+    for rate in rates:
+        lat = results["latency"][f"{rate:g}"]
+        out["added_p50_ms"][f"{rate:g}"] = {
+            "gateway": lat["gateway"]["added_p50_ms"],
+            "gateway-base": lat["gateway-base"]["added_p50_ms"],
+        }
+    ttfb = results["ttfb"]
+    out["stream_ttfb_added_p50_ms"] = {
+        "gateway": ttfb["gateway"]["added_p50_ms"],
+        "gateway-base": ttfb["gateway-base"]["added_p50_ms"],
+    }
+    return out
+
+
+def print_versus_baseline(cmp: dict[str, Any], rev: str) -> None:
+    print(f"\n-- this checkout vs {rev} (gateway-base), same run")
+    t = cmp["throughput_vs_floor"]
+    change = t["gateway"] / t["gateway-base"] - 1 if t["gateway-base"] else float("nan")
+    print(
+        f"  throughput / aiohttp floor: {t['gateway']:.3f}x vs {t['gateway-base']:.3f}x "
+        f"({change:+.1%})"
+    )
+    for rate, added in cmp["added_p50_ms"].items():
+        base = added["gateway-base"]
+        delta = added["gateway"] - base
+        print(
+            f"  added p50 @ {rate} req/s: {added['gateway']:.3f} ms vs {base:.3f} ms "
+            f"({delta:+.3f} ms)"
+        )
+    s = cmp["stream_ttfb_added_p50_ms"]
+    print(f"  stream TTFB added p50: {s['gateway']:.3f} ms vs {s['gateway-base']:.3f} ms")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -321,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         targets: dict[str, Target] = {}
         try:
             log("starting upstream, gateway and floors ...")
-            targets = start_children(Path(tmp))
+            baseline = baseline_checkout(args.baseline, Path(tmp)) if args.baseline else None
+            targets = start_children(Path(tmp), baseline)
             log("pids: " + ", ".join(f"{n}={t.child.pid}" for n, t in targets.items()))
             results = uvloop.run(run_phases(args, targets))
         except BaseException:
@@ -332,8 +422,13 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             for target in reversed(list(targets.values())):
                 target.child.stop()
+            if args.baseline:
+                remove_checkout(Path(tmp) / "baseline")
     results = {"meta": meta, **results, "elapsed_seconds": round(time.time() - started, 1)}
     print_report(results)
+    if args.baseline:
+        results["versus_baseline"] = versus_baseline(results, args.rates)
+        print_versus_baseline(results["versus_baseline"], args.baseline)
     if "profile" in results and "error" not in results["profile"]:
         print_summary(results["profile"])
     args.out_dir.mkdir(parents=True, exist_ok=True)

@@ -73,6 +73,14 @@ class ResponseFilter(Protocol):
     async def reply(self, reply: Reply) -> Reply: ...
 
 
+class InlineChunkFilter(Protocol):
+    """Optional capability: a filter whose per-chunk work never waits (no I/O, no thread)
+    offers it without a coroutine as `chunk_inline`; the chain then calls that for every
+    chunk instead of `chunk`."""
+
+    def chunk_inline(self, chunk: Chunk) -> Sequence[Chunk]: ...
+
+
 class ResponseStage(Protocol):
     name: str
 

@@ -64,12 +64,16 @@ def new_chunk_id() -> str:
 
 
 class _PassThrough:
-    """Defaults for filters that act on only some of the calls."""
+    """Defaults for filters that act on only some of the calls. The built-in filters never
+    wait, so they offer `chunk_inline` (the chain calls it without a coroutine)."""
 
     __slots__ = ()
 
-    async def chunk(self, chunk: Chunk) -> Sequence[Chunk]:
+    def chunk_inline(self, chunk: Chunk) -> Sequence[Chunk]:
         return (chunk,)
+
+    async def chunk(self, chunk: Chunk) -> Sequence[Chunk]:
+        return self.chunk_inline(chunk)
 
     async def finish(self, outcome: StreamOutcome) -> Sequence[Chunk]:
         return ()
@@ -95,7 +99,7 @@ class _UsageFilter(_PassThrough):
         self._pending: msgspec.Raw | None = None
         self._object: msgspec.Raw | None = None
 
-    async def chunk(self, chunk: Chunk) -> Sequence[Chunk]:
+    def chunk_inline(self, chunk: Chunk) -> Sequence[Chunk]:
         fields = chunk.fields
         if self._object is None:
             self._object = fields.get("object")
@@ -133,8 +137,8 @@ class AssistantRoleStage:
     name = "assistant_role"
 
     def open(self, request: AnyRequest, ctx: RequestContext) -> _RoleFilter | None:
-        if not isinstance(request, ChatCompletionRequest):
-            return None
+        if not isinstance(request, ChatCompletionRequest) or not request.is_stream:
+            return None  # a JSON reply's message carries its own role
         n = request.n if isinstance(request.n, int) else 1
         return _RoleFilter(max(1, min(n, _MAX_ROLE_CHOICES)))
 
@@ -146,7 +150,7 @@ class _RoleFilter(_PassThrough):
         self._choices = choices
         self._seen: set[int] = set()
 
-    async def chunk(self, chunk: Chunk) -> Sequence[Chunk]:
+    def chunk_inline(self, chunk: Chunk) -> Sequence[Chunk]:
         if len(self._seen) >= self._choices or not chunk.has_choices:
             return (chunk,)
         for choice in chunk.choices():
@@ -176,7 +180,7 @@ class _IdentityFilter(_PassThrough):
         self._id: msgspec.Raw | None = None
         self._created: msgspec.Raw | None = None
 
-    async def chunk(self, chunk: Chunk) -> Sequence[Chunk]:
+    def chunk_inline(self, chunk: Chunk) -> Sequence[Chunk]:
         fields = chunk.fields
         if self._id is None:
             self._take_ids(fields)
