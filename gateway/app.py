@@ -60,7 +60,15 @@ def _cors(origins: list[str]) -> CORSConfig | None:
         allow_origins=origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
-        expose_headers=["x-request-id", "x-gateway-overhead-ms", "retry-after", "x-should-retry"],
+        expose_headers=[
+            "x-request-id",
+            "x-gateway-overhead-ms",
+            "x-gateway-route",
+            "x-gateway-target",
+            "x-gateway-attempts",
+            "retry-after",
+            "x-should-retry",
+        ],
     )
 
 

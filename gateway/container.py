@@ -28,11 +28,13 @@ from gateway.settings.loader import ConfigError
 from gateway.settings.schema import (
     FakeBackendSpec,
     LlamaCppSpec,
+    ModelRoute,
     OnnxEmbedderSpec,
     OpenAIBackendSpec,
     Settings,
 )
-from routers.catalog import CatalogEntry, ModelCatalog
+from routers.balance import TargetLoad
+from routers.catalog import CatalogEntry, CatalogTarget, ModelCatalog
 from routers.static import StaticRouter
 
 log = logging.getLogger("gateway")
@@ -53,20 +55,11 @@ class Container:
         }
         self.discovery = ModelDiscovery(listers)
         self.catalog = ModelCatalog(
-            (
-                CatalogEntry(
-                    id=m.id,
-                    backend=m.backend,
-                    upstream_model=m.upstream_model or ("*" if m.id.endswith("/*") else m.id),
-                    fallbacks=tuple(m.fallbacks),
-                    owned_by=m.owned_by,
-                    context_overflow=m.context_overflow,
-                )
-                for m in settings.models
-            ),
-            discovered=self.discovery,
+            (_catalog_entry(m) for m in settings.models), discovered=self.discovery
         )
-        self.router = StaticRouter(self.catalog)
+        # Requests in flight and latency per target: the executor reports, balancers read.
+        self.target_load = TargetLoad()
+        self.router = StaticRouter(self.catalog, self.target_load)
         # One policy per target backend: today from `defaults`, the seam for per-target
         # retries and circuit breakers.
         self.target_policies = {
@@ -76,6 +69,7 @@ class Container:
         self.executor = Executor(
             self.backends,
             lambda target: self.target_policies.get(target.backend, fallback_policy),
+            self.target_load,
         )
         self.pipeline = Pipeline(self.router, self.executor, stages=(), response_stages=())
         self._started = False
@@ -114,6 +108,23 @@ class Container:
         for backend in self.backends.values():
             await backend.aclose()
         await self.pool.aclose()
+
+
+def _catalog_entry(route: ModelRoute) -> CatalogEntry:
+    targets = tuple(
+        CatalogTarget(t.backend, t.upstream_model or route.id, t.weight)
+        for t in route.route_targets()
+    )
+    return CatalogEntry(
+        id=route.id,
+        backend=targets[0].backend,
+        upstream_model=targets[0].upstream_model,
+        fallbacks=tuple(route.fallbacks),
+        owned_by=route.owned_by,
+        context_overflow=route.context_overflow,
+        targets=targets if len(targets) > 1 else (),
+        balance=route.balance,
+    )
 
 
 def _discovers(settings: Settings, name: str) -> bool:

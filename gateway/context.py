@@ -36,10 +36,11 @@ class RequestContext:
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead
     # (added to by backends).
     backend_seconds: float = 0.0
-    # Backend calls made, retries and fallbacks included, and the backend of the last one
-    # (written by the executor).
+    # Backend calls made, retries and fallbacks included, and the backend and model name of
+    # the last one (written by the executor).
     attempts: int = 0
     backend_name: str | None = None
+    upstream_model: str | None = None
     # Tokens of every model call this request made, summed (see `add_usage`).
     usage: Usage | None = None
     client_disconnected: bool = False

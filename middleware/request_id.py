@@ -42,7 +42,31 @@ class RequestIdMiddleware:
                 if overhead_header:
                     overhead_ms = ctx.overhead_seconds() * 1000
                     headers.append((b"x-gateway-overhead-ms", f"{overhead_ms:.3f}".encode()))
+                if ctx.model:
+                    headers.extend(route_headers(ctx))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+def route_headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
+    """Where a model request went: the id asked for, the target that answered last
+    (`<backend>/<upstream model>`) and the upstream calls made. Client-chosen text is
+    reduced to header-safe bytes."""
+    headers = [
+        (b"x-gateway-route", _header_safe(ctx.model)),
+        (b"x-gateway-attempts", str(ctx.attempts).encode()),
+    ]
+    if ctx.backend_name is not None:
+        target = f"{ctx.backend_name}/{ctx.upstream_model or ''}"
+        headers.append((b"x-gateway-target", _header_safe(target)))
+    return headers
+
+
+def _header_safe(value: str) -> bytes:
+    return value.encode("ascii", "replace").translate(_UNSAFE)[:256]
+
+
+# Control characters (CR/LF included) would split or corrupt a header line.
+_UNSAFE = bytes(range(256)).maketrans(bytes(range(32)) + b"\x7f", b"?" * 33)

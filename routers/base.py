@@ -24,6 +24,14 @@ class Target:
     # What a backend does with a prompt longer than the model's window: `error` (a 400
     # context_length_exceeded) or `trim_oldest` (drop the oldest turns, keep the system).
     context_overflow: str = "error"
+    # Names this target in breakers, load and metrics: `<backend>/<upstream model>`, or
+    # `<backend>/<route id>` for a prefix route (whose upstream names come from clients).
+    key: str = ""
+
+    @property
+    def label(self) -> str:
+        """`<backend>/<upstream model>`: what `x-gateway-target` reports."""
+        return f"{self.backend}/{self.upstream_model}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,8 @@ class RouteDecision:
     reason: str
     # Gateway-owned tools to offer the model (filled by routers that know them).
     tools: tuple[str, ...] = ()
+    # How sure a classifying router was (intent, complexity); None for a plain route.
+    confidence: float | None = None
 
 
 class Router(Protocol):

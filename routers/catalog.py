@@ -14,18 +14,32 @@ from typing import Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogTarget:
+    backend: str
+    upstream_model: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
 class CatalogEntry:
     id: str
+    # The first target (the only one of a one-target route): what `/v1/models` describes.
     backend: str
     upstream_model: str
     fallbacks: tuple[str, ...] = ()
     owned_by: str = "gateway"
     context_overflow: str = "error"
     meta: Mapping[str, Any] | None = None
+    # Every target of a multi-target route, and how the first is chosen (`balance`).
+    targets: tuple[CatalogTarget, ...] = ()
+    balance: str = "ordered"
 
     @property
     def is_prefix(self) -> bool:
         return self.id.endswith("/*")
+
+    def all_targets(self) -> tuple[CatalogTarget, ...]:
+        return self.targets or (CatalogTarget(self.backend, self.upstream_model),)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,30 +1,62 @@
-"""The policy file's routes: the model's own target, then its fallbacks in order."""
+"""The policy file's routes: the model's targets (in the order its `balance` picks), then
+its fallbacks' targets, each fallback balanced the same way."""
 
 from __future__ import annotations
 
+import random
+
 from gateway.context import RequestContext
 from gateway.errors import ModelNotFoundError
+from routers.balance import TargetLoad, ordered_targets
 from routers.base import RouteDecision, RouteRequest, Target
 from routers.catalog import CatalogEntry, ModelCatalog
 
 
 class StaticRouter:
-    def __init__(self, catalog: ModelCatalog) -> None:
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        load: TargetLoad | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self._catalog = catalog
+        self._load = load or TargetLoad()
+        self._rng = rng or random.Random()
 
     async def route(self, request: RouteRequest, ctx: RequestContext) -> RouteDecision:
         resolved = await self._catalog.find(request.model)
         if resolved is None:
             raise ModelNotFoundError(request.model)
         entry = resolved.entry
-        targets = [_target(entry, resolved.upstream_model)]
+        targets = self._targets(entry, resolved.upstream_model)
         for fallback_id in entry.fallbacks:
             fallback = self._catalog.get(fallback_id)
             if fallback is not None:
-                targets.append(_target(fallback, fallback.upstream_model))
+                targets += self._targets(fallback, fallback.upstream_model)
         reason = "prefix" if entry.is_prefix else "alias"
         return RouteDecision(targets=tuple(targets), reason=reason)
 
-
-def _target(entry: CatalogEntry, upstream_model: str) -> Target:
-    return Target(entry.backend, upstream_model, entry.id, entry.context_overflow)
+    def _targets(self, entry: CatalogEntry, upstream_model: str) -> list[Target]:
+        if not entry.targets:
+            key_model = entry.id if entry.is_prefix else upstream_model
+            return [
+                Target(
+                    entry.backend,
+                    upstream_model,
+                    entry.id,
+                    entry.context_overflow,
+                    key=f"{entry.backend}/{key_model}",
+                )
+            ]
+        targets = [
+            Target(
+                t.backend,
+                t.upstream_model,
+                entry.id,
+                entry.context_overflow,
+                key=f"{t.backend}/{t.upstream_model}",
+            )
+            for t in entry.targets
+        ]
+        weights = [t.weight for t in entry.targets]
+        return ordered_targets(entry.balance, targets, weights, self._load, self._rng)

@@ -11,6 +11,7 @@ point nothing is retried.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from functools import partial
 from typing import TypeVar
@@ -27,9 +28,12 @@ from gateway.errors import (
 from gateway.protocol.raw import RawFields
 from gateway.resilience.retry import is_retryable
 from gateway.resilience.target_policy import TargetPolicy
+from routers.balance import TargetLoad
 from routers.base import RouteDecision, Target
 
 T = TypeVar("T")
+# The error code of a prompt longer than the target's window (OpenAI's own code).
+CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 CallFactory = Callable[[Target], BackendCall]
 PolicyFor = Callable[[Target], TargetPolicy]
 Attempt = Callable[[Backend, BackendCall, Target], Awaitable[T]]
@@ -38,7 +42,7 @@ Attempt = Callable[[Backend, BackendCall, Target], Awaitable[T]]
 class OpenedStream:
     """A stream past its commit point: the first chunk in hand, the rest to come."""
 
-    __slots__ = ("first", "rest", "target")
+    __slots__ = ("_on_close", "first", "rest", "target")
 
     def __init__(
         self, first: RawFields | None, rest: AsyncGenerator[RawFields, None], target: Target
@@ -46,15 +50,30 @@ class OpenedStream:
         self.first = first
         self.rest = rest
         self.target = target
+        self._on_close: Callable[[], None] | None = None
+
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        self._on_close = callback
 
     async def aclose(self) -> None:
-        await self.rest.aclose()
+        try:
+            await self.rest.aclose()
+        finally:
+            callback, self._on_close = self._on_close, None
+            if callback is not None:
+                callback()
 
 
 class Executor:
-    def __init__(self, backends: Mapping[str, Backend], policy_for: PolicyFor) -> None:
+    def __init__(
+        self,
+        backends: Mapping[str, Backend],
+        policy_for: PolicyFor,
+        load: TargetLoad | None = None,
+    ) -> None:
         self._backends = backends
         self._policy_for = policy_for
+        self._load = load or TargetLoad()
 
     async def complete(
         self, decision: RouteDecision, make_call: CallFactory, needs: Needs
@@ -64,7 +83,12 @@ class Executor:
     async def open_stream(
         self, decision: RouteDecision, make_call: CallFactory, needs: Needs
     ) -> OpenedStream:
-        opened, _target = await self._first_success(decision, make_call, needs, _open)
+        opened, target = await self._first_success(
+            decision, make_call, needs, _open, streaming=True
+        )
+        # Still in flight until the stream ends (least-busy balancing counts it).
+        self._load.started(target.key)
+        opened.when_closed(lambda: self._load.finished(target.key, None))
         return opened
 
     async def _first_success(
@@ -73,6 +97,8 @@ class Executor:
         make_call: CallFactory,
         needs: Needs,
         attempt: Attempt[T],
+        *,
+        streaming: bool = False,
     ) -> tuple[T, Target]:
         last: GatewayError | None = None
         tried = False
@@ -90,21 +116,36 @@ class Executor:
                 continue
             call = make_call(target)
             tried = True
+            started = time.perf_counter()
+            self._load.started(target.key)
             try:
                 result = await self._policy_for(target).call(
                     partial(attempt, backend, call, target), call.ctx
                 )
             except GatewayError as exc:
-                if not is_retryable(exc):
+                self._load.finished(target.key, None)
+                self._load.penalise(target.key, time.perf_counter() - started)
+                if not _fails_over(exc):
                     raise
                 last = exc
                 continue
+            except BaseException:
+                self._load.finished(target.key, None)
+                raise
+            # A stream's latency is its time to the first chunk (what a client waits for).
+            self._load.finished(target.key, time.perf_counter() - started)
             return result, target
         if skipped and not tried:
             raise _none_can_serve(skipped)
         if last is not None:
             raise last
         raise ServiceUnavailableError("no target could serve the request")
+
+
+def _fails_over(exc: GatewayError) -> bool:
+    """Whether the next target may succeed: an upstream failure, or a prompt too long for
+    this target's window (the next may have a larger one)."""
+    return is_retryable(exc) or exc.error_code == CONTEXT_LENGTH_EXCEEDED
 
 
 def _none_can_serve(skipped: list[tuple[Target, Unservable]]) -> InvalidRequestError:
@@ -119,6 +160,7 @@ def _none_can_serve(skipped: list[tuple[Target, Unservable]]) -> InvalidRequestE
 def _began(call: BackendCall, target: Target) -> None:
     call.ctx.attempts += 1
     call.ctx.backend_name = target.backend
+    call.ctx.upstream_model = target.upstream_model
 
 
 async def _open(backend: Backend, call: BackendCall, target: Target) -> OpenedStream:

@@ -24,6 +24,7 @@ _UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<key>[^`]*)`$")
 _MISSING_RE = re.compile(r"^Object missing required field `(?P<key>[^`]*)`$")
 _EXPONENT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 _SEGMENT_RE = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]")
+_OPTIONAL_RE = re.compile(r"^Expected `([^`]+?) \| null`")
 
 
 class ConfigError(Exception):
@@ -121,11 +122,7 @@ def cross_check(settings: Settings) -> list[str]:
         if route.id in seen:
             problems.append(f"{where}.id: duplicate model id `{route.id}`")
         seen.add(route.id)
-        if route.backend not in settings.backends:
-            known = ", ".join(sorted(settings.backends)) or "none are defined"
-            problems.append(
-                f"{where}.backend: unknown backend `{route.backend}` (defined: {known})"
-            )
+        problems.extend(_target_problems(settings, route, where))
         if route.id.endswith("/*") is False and "*" in route.id:
             problems.append(f"{where}.id: `*` is only allowed as a trailing `/*`")
         for j, fallback in enumerate(route.fallbacks):
@@ -139,6 +136,56 @@ def cross_check(settings: Settings) -> list[str]:
                     f"{where}.fallbacks[{j}]: unknown model `{fallback}` "
                     f"(it must be the id of another entry in `models`)"
                 )
+    problems.extend(_fallback_cycles(settings))
+    return problems
+
+
+def _target_problems(settings: Settings, route: Any, where: str) -> list[str]:
+    if route.backend is not None and route.targets:
+        return [f"{where}: set either `backend` (one target) or `targets`, not both"]
+    if route.backend is None and not route.targets:
+        return [f"{where}: set `backend` (one target) or `targets`"]
+    known = ", ".join(sorted(settings.backends)) or "none are defined"
+    problems = []
+    named = (
+        [(f"{where}.backend", route.backend)]
+        if route.backend is not None
+        else [(f"{where}.targets[{k}].backend", t.backend) for k, t in enumerate(route.targets)]
+    )
+    for path, backend in named:
+        if backend not in settings.backends:
+            problems.append(f"{path}: unknown backend `{backend}` (defined: {known})")
+    return problems
+
+
+def _fallback_cycles(settings: Settings) -> list[str]:
+    """A route whose fallbacks lead back to itself would try the same targets forever."""
+    fallbacks = {m.id: list(m.fallbacks) for m in settings.models}
+    index = {m.id: i for i, m in enumerate(settings.models)}
+    problems: list[str] = []
+    for start, first in fallbacks.items():
+        path = [start]
+        stack = [(start, iter(first))]
+        on_path = {start}
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                on_path.discard(node)
+                path.pop()
+                continue
+            if child == start:
+                chain = " -> ".join([*path, start])
+                problems.append(
+                    f"$.models[{index[start]}].fallbacks: fallbacks form a cycle ({chain})"
+                )
+                stack.clear()
+                break
+            if child in fallbacks and child not in on_path:
+                on_path.add(child)
+                path.append(child)
+                stack.append((child, iter(fallbacks[child])))
     return problems
 
 
@@ -162,8 +209,11 @@ def _decode_collecting(document: dict[str, Any], problems: list[str]) -> Setting
         )
         bad: list[Any] = []
         for key, entry in keyed:
+            before = len(problems)
             ok = _collect(entry, entry_type, (name, key), problems)
-            if ok is None:
+            # An entry with any error is left out of the rest (it was reported once here,
+            # even if it decoded after its bad node was dropped).
+            if ok is None or len(problems) > before:
                 bad.append(key)
         if isinstance(entries, dict):
             for key in bad:
@@ -237,7 +287,8 @@ def _parse_path(raw_path: str) -> tuple[str | int, ...] | None:
 def _explain(message: str) -> str:
     if message.startswith("Invalid value"):
         return f"{message} (see `gateway schema` for the allowed values)"
-    return message
+    # An optional key says `str | null`; `null` only means "leave it out": name the type.
+    return _OPTIONAL_RE.sub(r"Expected `\1`", message)
 
 
 def _show(path: tuple[str | int, ...]) -> str:

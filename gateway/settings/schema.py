@@ -143,21 +143,55 @@ class OnnxEmbedderSpec(Config, frozen=True, tag_field="type", tag="onnx_embedder
 BackendSpec = OpenAIBackendSpec | FakeBackendSpec | LlamaCppSpec | OnnxEmbedderSpec
 
 
+class RouteTarget(Config, frozen=True):
+    """One place a route can send a request: a backend and the model name it receives."""
+
+    backend: Name
+    upstream_model: Name | None = None
+    # Share of requests under `balance: weighted` (relative to the route's other targets).
+    weight: Annotated[float, Meta(gt=0, le=1_000_000)] = 1.0
+
+
+Balance = Literal["ordered", "weighted", "least_busy", "latency"]
+
+
 class ModelRoute(Config, frozen=True):
-    """A client-visible model id and where it goes.
+    """A client-visible model id and where it goes: one `backend` (+ `upstream_model`), or
+    several `targets` chosen by `balance`; then `fallbacks` (other model ids) when every
+    target failed.
 
     An id ending in `/*` routes every model with that prefix; its `upstream_model` may use
     `*` for the rest of the name (`openai/*` -> `*` sends `openai/gpt-4o` as `gpt-4o`).
     """
 
     id: Name
-    backend: Name
+    backend: Name | None = None
     upstream_model: Name | None = None
+    targets: list[RouteTarget] = field(default_factory=list)
+    # Which target goes first: `ordered` (as listed), `weighted` (random by weight),
+    # `least_busy` (fewest requests in flight), `latency` (fastest recent answers, EWMA);
+    # the others follow as failover targets.
+    balance: Balance = "ordered"
     fallbacks: list[Name] = field(default_factory=list)
     owned_by: str = "gateway"
     # A prompt longer than a local model's window: `error` (400 context_length_exceeded) or
     # `trim_oldest` (drop the oldest turns, always keeping system messages and the last turn).
     context_overflow: Literal["error", "trim_oldest"] = "error"
+
+    def route_targets(self) -> list[RouteTarget]:
+        """The targets, the one-target shorthand included (`upstream_model` defaults to the
+        route's id, or `*` for a prefix route)."""
+        default = "*" if self.id.endswith("/*") else self.id
+        if self.targets:
+            return [
+                RouteTarget(
+                    backend=t.backend, upstream_model=t.upstream_model or default, weight=t.weight
+                )
+                for t in self.targets
+            ]
+        if self.backend is None:
+            return []
+        return [RouteTarget(backend=self.backend, upstream_model=self.upstream_model or default)]
 
 
 class Retries(Config, frozen=True):
