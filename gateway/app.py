@@ -35,7 +35,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Any:
         route_handlers=[
             *completion_handlers(container.pipeline, server, settings.defaults.deadline_seconds),
             *model_handlers(container.catalog, container.created),
-            *health_handlers(container.not_ready, container.metrics),
+            *health_handlers(container.not_ready, container.metrics, container.breaker_states),
         ],
         on_startup=[container.start, *([tune_gc] if server.gc_tuning else [])],
         on_shutdown=[container.aclose, access_log.aclose],

@@ -23,6 +23,8 @@ from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
+from gateway.resilience.breaker import BreakerRegistry
+from gateway.resilience.concurrency import RouteLimit
 from gateway.resilience.target_policy import TargetPolicy
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import (
@@ -35,7 +37,7 @@ from gateway.settings.schema import (
 )
 from routers.balance import TargetLoad
 from routers.catalog import CatalogEntry, CatalogTarget, ModelCatalog
-from routers.static import StaticRouter
+from routers.static import StaticRouter, target_keys
 
 log = logging.getLogger("gateway")
 
@@ -60,19 +62,37 @@ class Container:
         # Requests in flight and latency per target: the executor reports, balancers read.
         self.target_load = TargetLoad()
         self.router = StaticRouter(self.catalog, self.target_load)
-        # One policy per target backend: today from `defaults`, the seam for per-target
-        # retries and circuit breakers.
-        self.target_policies = {
-            name: TargetPolicy(settings.defaults.retries) for name in self.backends
-        }
-        fallback_policy = TargetPolicy(settings.defaults.retries)
+        # One policy per target: its circuit breaker and retries. Configured targets get
+        # theirs now (so /readyz and /metrics list them); discovered ones on first use.
+        self.breakers = BreakerRegistry(settings.defaults.breaker)
+        self.metrics.watch_breakers(self.breakers.states)
+        self.target_policies: dict[str, TargetPolicy] = {}
+        for entry in self.catalog.configured():
+            for key in target_keys(entry):
+                self._policy_for(key)
         self.executor = Executor(
-            self.backends,
-            lambda target: self.target_policies.get(target.backend, fallback_policy),
-            self.target_load,
+            self.backends, lambda target: self._policy_for(target.key), self.target_load
         )
-        self.pipeline = Pipeline(self.router, self.executor, stages=(), response_stages=())
+        route_limits = {
+            m.id: RouteLimit(m.id, m.max_concurrency, m.queue_timeout_seconds)
+            for m in settings.models
+            if m.max_concurrency is not None
+        }
+        self.pipeline = Pipeline(
+            self.router, self.executor, stages=(), response_stages=(), route_limits=route_limits
+        )
         self._started = False
+
+    def _policy_for(self, key: str) -> TargetPolicy:
+        policy = self.target_policies.get(key)
+        if policy is None:
+            retries = self.settings.defaults.retries
+            policy = TargetPolicy(retries, self.breakers.get(key), key)
+            self.target_policies[key] = policy
+        return policy
+
+    def breaker_states(self) -> dict[str, str]:
+        return {key: state.name.lower() for key, state in self.breakers.states().items()}
 
     async def start(self) -> None:
         await self.pool.start()

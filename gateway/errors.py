@@ -14,6 +14,7 @@
     ├── BadGatewayError               502 upstream unreachable, reset, truncated, malformed
     │   └── UpstreamAuthError         502 the upstream refused the gateway's own credentials
     ├── ServiceUnavailableError       503 + retry-after
+    │   └── CircuitOpenError          503 a target's circuit breaker is open
     ├── GatewayTimeoutError           504 upstream stalled before its first byte
     │   └── DeadlineExceededError     504 the request's own deadline passed
     ├── UpstreamStatusError           the upstream's own 4xx/5xx: status, body and retry-after kept
@@ -192,6 +193,14 @@ class UpstreamAuthError(BadGatewayError):
 
     error_type = "upstream_auth_error"
     error_code = "upstream_auth_failed"
+    retry_same_target = False
+
+
+class CircuitOpenError(ServiceUnavailableError):
+    """A target's circuit breaker is open: skipped without a network call (the next target
+    may answer); the client sees it only when no target is left."""
+
+    error_code = "circuit_open"
     retry_same_target = False
 
 

@@ -131,6 +131,10 @@ class ModelCatalog:
             return entry
         return replace(entry, id=model_id, upstream_model=resolved.upstream_model, fallbacks=())
 
+    def configured(self) -> list[CatalogEntry]:
+        """The policy file's own entries, prefix routes included (not discovered ones)."""
+        return [*self._exact.values(), *self._prefixes]
+
     def entries(self) -> list[CatalogEntry]:
         """Every listable model: exact ids first, then discovered ones (no prefix routes)."""
         seen = dict(self._exact)

@@ -38,14 +38,13 @@ class StaticRouter:
 
     def _targets(self, entry: CatalogEntry, upstream_model: str) -> list[Target]:
         if not entry.targets:
-            key_model = entry.id if entry.is_prefix else upstream_model
             return [
                 Target(
                     entry.backend,
                     upstream_model,
                     entry.id,
                     entry.context_overflow,
-                    key=f"{entry.backend}/{key_model}",
+                    key=target_keys(entry)[0],
                 )
             ]
         targets = [
@@ -60,3 +59,12 @@ class StaticRouter:
         ]
         weights = [t.weight for t in entry.targets]
         return ordered_targets(entry.balance, targets, weights, self._load, self._rng)
+
+
+def target_keys(entry: CatalogEntry) -> list[str]:
+    """The keys of an entry's targets (breakers, load, metrics): `<backend>/<upstream
+    model>`; a prefix route's one key is `<backend>/<route id>`, since the upstream names
+    behind it come from clients."""
+    if entry.is_prefix and not entry.targets:
+        return [f"{entry.backend}/{entry.id}"]
+    return [f"{t.backend}/{t.upstream_model}" for t in entry.all_targets()]

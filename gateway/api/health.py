@@ -1,19 +1,24 @@
-"""`GET /healthz` (the process is alive), `GET /readyz` (config loaded, backends ready),
-`GET /metrics` (Prometheus)."""
+"""`GET /healthz` (the process is alive), `GET /readyz` (config loaded, backends ready; each
+target's breaker state), `GET /metrics` (Prometheus)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import msgspec
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
 
 from gateway.errors import ServiceUnavailableError
 from gateway.observability.metrics import GatewayMetrics
 
+_encoder = msgspec.json.Encoder()
+
 
 def health_handlers(
-    not_ready: Callable[[], list[str]], metrics: GatewayMetrics
+    not_ready: Callable[[], list[str]],
+    metrics: GatewayMetrics,
+    breakers: Callable[[], dict[str, str]] = dict,
 ) -> list[HTTPRouteHandler]:
     @get("/healthz", sync_to_thread=False)
     def healthz() -> Response[bytes]:
@@ -24,7 +29,9 @@ def health_handlers(
         pending = not_ready()
         if pending:
             raise ServiceUnavailableError("not ready: " + "; ".join(pending))
-        return Response(b'{"status":"ready"}', media_type="application/json")
+        # An open breaker is not "unready": other targets (and fallbacks) still serve.
+        body = _encoder.encode({"status": "ready", "breakers": breakers()})
+        return Response(body, media_type="application/json")
 
     @get("/metrics", sync_to_thread=False)
     def metrics_endpoint() -> Response[bytes]:

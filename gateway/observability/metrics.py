@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 from gateway.context import RequestContext
 
@@ -68,5 +71,24 @@ class GatewayMetrics:
                 self.tokens.labels(model, "prompt").inc(ctx.usage.prompt_tokens)
                 self.tokens.labels(model, "completion").inc(ctx.usage.completion_tokens)
 
+    def watch_breakers(self, states: Callable[[], Mapping[str, int]]) -> None:
+        """`gateway_breaker_state{target}`: 0 closed, 1 half-open, 2 open, read at scrape."""
+        self.registry.register(_BreakerCollector(states))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _BreakerCollector(Collector):
+    def __init__(self, states: Callable[[], Mapping[str, int]]) -> None:
+        self._states = states
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            "gateway_breaker_state",
+            "Circuit breaker state per target: 0 closed, 1 half-open, 2 open.",
+            labels=["target"],
+        )
+        for target, state in sorted(self._states().items()):
+            gauge.add_metric([target], int(state))
+        yield gauge

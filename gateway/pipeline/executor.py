@@ -50,17 +50,18 @@ class OpenedStream:
         self.first = first
         self.rest = rest
         self.target = target
-        self._on_close: Callable[[], None] | None = None
+        self._on_close: list[Callable[[], None]] = []
 
     def when_closed(self, callback: Callable[[], None]) -> None:
-        self._on_close = callback
+        """Run `callback` once, when the stream is closed (load counts, route slots)."""
+        self._on_close.append(callback)
 
     async def aclose(self) -> None:
         try:
             await self.rest.aclose()
         finally:
-            callback, self._on_close = self._on_close, None
-            if callback is not None:
+            callbacks, self._on_close = self._on_close, []
+            for callback in callbacks:
                 callback()
 
 

@@ -8,7 +8,7 @@ reply as data: one `Reply`, or the chunks of a stream whose first chunk has alre
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gateway.backends.base import BackendCall, Endpoint, Needs
@@ -23,6 +23,7 @@ from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.lossless import reencode
 from gateway.protocol.payload import Kind, Reply
 from gateway.protocol.raw import RawFields, raw
+from gateway.resilience.concurrency import RouteLimit
 from policies.base import Deny, RequestStage, ResponseFilter, ResponseStage, Transform
 from routers.base import RouteDecision, Router, Target
 
@@ -52,7 +53,9 @@ class Pipeline:
         executor: Executor,
         stages: Sequence[RequestStage] = (),
         response_stages: Sequence[ResponseStage] = (),
+        route_limits: Mapping[str, RouteLimit] | None = None,
     ) -> None:
+        self._route_limits = route_limits or {}
         self._router = router
         self._executor = executor
         self._stages = tuple(stages)
@@ -67,18 +70,39 @@ class Pipeline:
 
     async def complete(self, parsed: ParsedRequest, ctx: RequestContext) -> Reply:
         parsed, decision = await self._prepare(parsed, ctx)
-        fields, _target = await self._executor.complete(
-            decision, self._call_factory(parsed, ctx), Needs.of(parsed.endpoint, parsed.request)
-        )
+        limit = self._route_limits.get(ctx.route_id)
+        if limit is not None:
+            await limit.acquire()
+        try:
+            fields, _target = await self._executor.complete(
+                decision,
+                self._call_factory(parsed, ctx),
+                Needs.of(parsed.endpoint, parsed.request),
+            )
+        finally:
+            if limit is not None:
+                limit.release()
         chain = self._chain(parsed, ctx)
         return await chain.reply(Reply(fields, _KINDS[parsed.endpoint]))
 
     async def stream(self, parsed: ParsedRequest, ctx: RequestContext) -> ChunkStream:
         parsed, decision = await self._prepare(parsed, ctx)
         chain = self._chain(parsed, ctx)  # before the stream opens: nothing left to fail
-        opened = await self._executor.open_stream(
-            decision, self._call_factory(parsed, ctx), Needs.of(parsed.endpoint, parsed.request)
-        )
+        limit = self._route_limits.get(ctx.route_id)
+        if limit is not None:
+            await limit.acquire()
+        try:
+            opened = await self._executor.open_stream(
+                decision,
+                self._call_factory(parsed, ctx),
+                Needs.of(parsed.endpoint, parsed.request),
+            )
+        except BaseException:
+            if limit is not None:
+                limit.release()
+            raise
+        if limit is not None:
+            opened.when_closed(limit.release)  # the slot is held until the stream ends
         return ChunkStream(opened, chain, _KINDS[parsed.endpoint])
 
     async def _prepare(

@@ -173,6 +173,10 @@ class ModelRoute(Config, frozen=True):
     # the others follow as failover targets.
     balance: Balance = "ordered"
     fallbacks: list[Name] = field(default_factory=list)
+    # Requests in flight on this route (None: no limit); beyond it a request waits up to
+    # `queue_timeout_seconds` for a slot, then gets a 429 with `retry-after`.
+    max_concurrency: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
+    queue_timeout_seconds: Annotated[float, Meta(ge=0, le=600)] = 1.0
     owned_by: str = "gateway"
     # A prompt longer than a local model's window: `error` (400 context_length_exceeded) or
     # `trim_oldest` (drop the oldest turns, always keeping system messages and the last turn).
@@ -203,9 +207,20 @@ class Retries(Config, frozen=True):
     max_retry_after_seconds: Annotated[float, Meta(ge=0, le=600)] = 1.0
 
 
+class Breaker(Config, frozen=True):
+    """Per target: open after `failures` failures within `window_seconds` (an open target
+    is skipped without a network call), half-open after `cooldown_seconds` (one probe),
+    closed again when the probe succeeds."""
+
+    failures: Annotated[int, Meta(ge=1, le=10_000)] = 5
+    window_seconds: Annotated[float, Meta(gt=0, le=86_400)] = 30.0
+    cooldown_seconds: Annotated[float, Meta(ge=0, le=86_400)] = 10.0
+
+
 class Defaults(Config, frozen=True):
     timeouts: Timeouts = field(default_factory=Timeouts)
     retries: Retries = field(default_factory=Retries)
+    breaker: Breaker = field(default_factory=Breaker)
     # A request's whole budget before its commit point (every target, retry and backoff
     # included): past it the client gets a 504. A client's own shorter timeout (the
     # `x-stainless-read-timeout` header the OpenAI SDKs send) lowers it. None: only the
