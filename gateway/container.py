@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from gateway.backends.base import Backend, ModelLister
@@ -23,7 +24,7 @@ from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
-from gateway.resilience.breaker import BreakerRegistry
+from gateway.resilience.breaker import BreakerRegistry, BreakerState
 from gateway.resilience.concurrency import RouteLimit
 from gateway.resilience.target_policy import TargetPolicy
 from gateway.settings.loader import ConfigError
@@ -36,10 +37,13 @@ from gateway.settings.schema import (
     Settings,
 )
 from routers.balance import TargetLoad
+from routers.base import Target
 from routers.catalog import CatalogEntry, CatalogTarget, ModelCatalog
 from routers.static import StaticRouter, target_keys
 
 log = logging.getLogger("gateway")
+# Client-named targets (behind prefix routes) that keep a breaker at one time.
+_MAX_CLIENT_NAMED_TARGETS = 256
 
 
 class Container:
@@ -65,14 +69,14 @@ class Container:
         # One policy per target: its circuit breaker and retries. Configured targets get
         # theirs now (so /readyz and /metrics list them); discovered ones on first use.
         self.breakers = BreakerRegistry(settings.defaults.breaker)
-        self.metrics.watch_breakers(self.breakers.states)
+        self.metrics.watch_breakers(self._named_breaker_states)
         self.target_policies: dict[str, TargetPolicy] = {}
+        # Targets named by clients (prefix routes): the most recent few keep a policy.
+        self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()
         for entry in self.catalog.configured():
             for key in target_keys(entry):
                 self._policy_for(key)
-        self.executor = Executor(
-            self.backends, lambda target: self._policy_for(target.key), self.target_load
-        )
+        self.executor = Executor(self.backends, self._target_policy, self.target_load)
         route_limits = {
             m.id: RouteLimit(m.id, m.max_concurrency, m.queue_timeout_seconds)
             for m in settings.models
@@ -91,8 +95,29 @@ class Container:
             self.target_policies[key] = policy
         return policy
 
+    def _target_policy(self, target: Target) -> TargetPolicy:
+        if not target.dynamic:
+            return self._policy_for(target.key)
+        policy = self._client_named.get(target.key)
+        if policy is not None:
+            self._client_named.move_to_end(target.key)
+            return policy
+        policy = TargetPolicy(
+            self.settings.defaults.retries, self.breakers.get(target.key), target.key
+        )
+        self._client_named[target.key] = policy
+        if len(self._client_named) > _MAX_CLIENT_NAMED_TARGETS:
+            old_key, _ = self._client_named.popitem(last=False)
+            self.breakers.forget(old_key)
+        return policy
+
+    def _named_breaker_states(self) -> dict[str, BreakerState]:
+        """Breakers of targets the policy file or a backend's listing named (metric labels
+        and /readyz never carry names a client chose)."""
+        return {k: v for k, v in self.breakers.states().items() if k not in self._client_named}
+
     def breaker_states(self) -> dict[str, str]:
-        return {key: state.name.lower() for key, state in self.breakers.states().items()}
+        return {key: state.name.lower() for key, state in self._named_breaker_states().items()}
 
     async def start(self) -> None:
         await self.pool.start()

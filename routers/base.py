@@ -24,9 +24,11 @@ class Target:
     # What a backend does with a prompt longer than the model's window: `error` (a 400
     # context_length_exceeded) or `trim_oldest` (drop the oldest turns, keep the system).
     context_overflow: str = "error"
-    # Names this target in breakers, load and metrics: `<backend>/<upstream model>`, or
-    # `<backend>/<route id>` for a prefix route (whose upstream names come from clients).
+    # Names this target in breakers, load and metrics: `<backend>/<upstream model>`.
     key: str = ""
+    # Whether the upstream name came from the client (a prefix route): such targets get
+    # breakers too, but a bounded number of them, and never metric labels.
+    dynamic: bool = False
 
     @property
     def label(self) -> str:

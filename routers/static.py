@@ -44,7 +44,8 @@ class StaticRouter:
                     upstream_model,
                     entry.id,
                     entry.context_overflow,
-                    key=target_keys(entry)[0],
+                    key=f"{entry.backend}/{upstream_model}",
+                    dynamic=entry.is_prefix,
                 )
             ]
         targets = [
@@ -62,9 +63,9 @@ class StaticRouter:
 
 
 def target_keys(entry: CatalogEntry) -> list[str]:
-    """The keys of an entry's targets (breakers, load, metrics): `<backend>/<upstream
-    model>`; a prefix route's one key is `<backend>/<route id>`, since the upstream names
-    behind it come from clients."""
+    """The keys (breakers, load, metrics) of an entry's targets, known before any request:
+    `<backend>/<upstream model>`. None for a prefix route, whose upstream names come from
+    clients."""
     if entry.is_prefix and not entry.targets:
-        return [f"{entry.backend}/{entry.id}"]
+        return []
     return [f"{t.backend}/{t.upstream_model}" for t in entry.all_targets()]

@@ -24,6 +24,7 @@ Misbehaviours only the loopback upstream acts out (HTTP-level):
     bare              error replies without `retry-after`
     huge-retry-after  error replies with `retry-after: 1e400`
     split-error       the error body written in two pieces
+    reset             the connection dropped before any reply (a reset)
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ _FLAGS = frozenset(
         "bare",
         "huge-retry-after",
         "split-error",
+        "reset",
     }
 )
 
@@ -89,6 +91,7 @@ class Script:
     bare: bool = False
     huge_retry_after: bool = False
     split_error: bool = False
+    reset: bool = False
 
 
 def parse_script(model: str) -> Script:

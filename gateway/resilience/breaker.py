@@ -351,6 +351,11 @@ class BreakerRegistry:
                 rebuilt[key] = old if old is not None and unchanged else self._build(key)
             self._breakers = rebuilt
 
+    def forget(self, key: str) -> None:
+        """Drop one target's breaker (a bounded set of targets named by clients)."""
+        with self._lock:
+            self._breakers.pop(key, None)
+
     def _limits(self, key: str) -> BreakerLimits:
         return self._overrides.get(key, self._default)
 

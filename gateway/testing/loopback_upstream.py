@@ -145,6 +145,9 @@ class LoopbackUpstream:
         count = self.calls[parsed.model] = self.calls.get(parsed.model, 0) + 1
         if script.redirect:
             raise web.HTTPTemporaryRedirect("/elsewhere")
+        if script.reset:
+            _drop_connection(request)
+            raise ConnectionResetError("scripted reset")
         if script.error_body:
             return web.json_response({"error": "overloaded"})
         if script.error_status is not None:

@@ -26,6 +26,7 @@ SETTINGS = {
     "backends": {"fake": {"type": "fake"}, "spare": {"type": "fake"}},
     "models": [
         {"id": "echo", "backend": "spare"},
+        {"id": "any/*", "backend": "fake", "upstream_model": "*"},
         {"id": "flaky", "backend": "fake", "upstream_model": "error-500", "fallbacks": ["echo"]},
         {
             "id": "held",
@@ -132,3 +133,40 @@ async def test_waiters_are_bounded() -> None:
     for task in waiting:
         task.cancel()
     await asyncio.gather(*waiting, return_exceptions=True)
+
+
+async def test_targets_named_by_clients_get_a_bounded_set_of_breakers(
+    http: httpx.AsyncClient,
+) -> None:
+    for i in range(300):  # every name a different upstream model behind `any/*`
+        response = await http.post(
+            "/v1/chat/completions", json={**BODY, "model": f"any/error-500@n{i}"}
+        )
+        assert response.status_code == 500
+    ready = (await http.get("/readyz")).json()["breakers"]
+    metrics = (await http.get("/metrics")).text
+    assert not any(key.startswith("fake/error-500@") for key in ready)  # never client names
+    assert "@n1" not in metrics
+
+
+def test_client_named_breakers_are_bounded() -> None:
+    from routers.base import Target
+
+    container = Container(parse_settings(SETTINGS, "test", {}), env={})
+    for i in range(1000):
+        target = Target("fake", f"m{i}", "any/*", key=f"fake/m{i}", dynamic=True)
+        container._target_policy(target)
+    assert len(container.breakers.states()) <= 256 + 4  # the configured targets, plus 256
+    assert "fake/m999" in container.breakers.states()  # the most recent are kept
+
+
+async def test_a_failing_client_named_target_trips_only_its_own_breaker(
+    http: httpx.AsyncClient,
+) -> None:
+    for _ in range(2):
+        await http.post("/v1/chat/completions", json={**BODY, "model": "any/error-500@bad"})
+    # `@bad` is open now (no call: the 503 circuit_open) while a sibling still answers.
+    skipped = await http.post("/v1/chat/completions", json={**BODY, "model": "any/error-500@bad"})
+    assert skipped.status_code == 503 and skipped.json()["error"]["code"] == "circuit_open"
+    fine = await http.post("/v1/chat/completions", json={**BODY, "model": "any/echo"})
+    assert fine.status_code == 200
