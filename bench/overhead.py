@@ -54,6 +54,18 @@ backends:
 models:
   - {{id: bench, backend: up}}
 """
+# `--weighted`: the same upstream behind two backends, balanced by weight (breakers are
+# always on: one per target).
+WEIGHTED_POLICY = """server: {{access_log: false}}
+backends:
+  up: {{type: openai, base_url: "http://127.0.0.1:{port}/v1"}}
+  up2: {{type: openai, base_url: "http://127.0.0.1:{port}/v1"}}
+models:
+  - id: bench
+    balance: weighted
+    targets: [{{backend: up, upstream_model: bench, weight: 3}},
+              {{backend: up2, upstream_model: bench, weight: 1}}]
+"""
 
 
 @dataclass
@@ -86,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out-dir", type=Path, default=BENCH / "results")
     p.add_argument(
         "--baseline", metavar="REV", help="also measure this commit's gateway (gateway-base)"
+    )
+    p.add_argument(
+        "--weighted",
+        action="store_true",
+        help="route through a two-target weighted route (the baseline keeps one target)",
     )
     args = p.parse_args(argv)
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -122,17 +139,26 @@ def remove_checkout(where: Path) -> None:
     )
 
 
-def start_children(tmp: Path, baseline: Path | None = None) -> dict[str, Target]:
+def start_children(
+    tmp: Path, baseline: Path | None = None, weighted: bool = False
+) -> dict[str, Target]:
     py = sys.executable
     names = (*TARGETS, *(("gateway-base",) if baseline else ()))
     ports = {name: free_port() for name in names}
     upstream_base = f"http://127.0.0.1:{ports['direct']}"
     policy = tmp / "policy.yaml"
     policy.write_text(POLICY.format(port=ports["direct"]))
+    gateway_policy = policy
+    if weighted:
+        gateway_policy = tmp / "weighted.yaml"
+        gateway_policy.write_text(WEIGHTED_POLICY.format(port=ports["direct"]))
     gateway_exe = str(Path(py).parent / "gateway")
     argvs = {
         "direct": [py, str(BENCH / "fast_upstream.py"), "--port", str(ports["direct"])],
-        "gateway": [gateway_exe, "serve", "--config", str(policy), "--port", str(ports["gateway"])],
+        "gateway": [
+            *(gateway_exe, "serve", "--config", str(gateway_policy)),
+            *("--port", str(ports["gateway"])),
+        ],
         **{
             name: [
                 *(py, str(BENCH / f"{name.replace('-', '_')}.py")),
@@ -411,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             log("starting upstream, gateway and floors ...")
             baseline = baseline_checkout(args.baseline, Path(tmp)) if args.baseline else None
-            targets = start_children(Path(tmp), baseline)
+            targets = start_children(Path(tmp), baseline, args.weighted)
             log("pids: " + ", ".join(f"{n}={t.child.pid}" for n, t in targets.items()))
             results = uvloop.run(run_phases(args, targets))
         except BaseException:
