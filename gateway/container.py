@@ -29,6 +29,7 @@ from gateway.resilience.concurrency import RouteLimit
 from gateway.resilience.target_policy import TargetPolicy
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import (
+    CapabilitiesSpec,
     FakeBackendSpec,
     LlamaCppSpec,
     ModelRoute,
@@ -37,7 +38,7 @@ from gateway.settings.schema import (
     Settings,
 )
 from routers.balance import TargetLoad
-from routers.base import Target
+from routers.base import DeclaredCapabilities, Target
 from routers.catalog import CatalogEntry, CatalogTarget, ModelCatalog
 from routers.static import StaticRouter, target_keys
 
@@ -157,7 +158,7 @@ class Container:
 
 def _catalog_entry(route: ModelRoute) -> CatalogEntry:
     targets = tuple(
-        CatalogTarget(t.backend, t.upstream_model or route.id, t.weight)
+        CatalogTarget(t.backend, t.upstream_model or route.id, t.weight, _declared(t.capabilities))
         for t in route.route_targets()
     )
     return CatalogEntry(
@@ -170,6 +171,12 @@ def _catalog_entry(route: ModelRoute) -> CatalogEntry:
         targets=targets if len(targets) > 1 else (),
         balance=route.balance,
     )
+
+
+def _declared(spec: CapabilitiesSpec | None) -> DeclaredCapabilities | None:
+    if spec is None:
+        return None
+    return DeclaredCapabilities(spec.tools, spec.json_schema, spec.images, spec.context_tokens)
 
 
 def _discovers(settings: Settings, name: str) -> bool:

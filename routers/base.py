@@ -16,6 +16,16 @@ RouteRequest = ChatCompletionRequest | CompletionRequest | EmbeddingRequest
 
 
 @dataclass(frozen=True, slots=True)
+class DeclaredCapabilities:
+    """What the policy file says one target can do (None: as its backend says)."""
+
+    tools: bool | None = None
+    json_schema: bool | None = None
+    images: bool | None = None
+    context_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Target:
     backend: str
     upstream_model: str
@@ -29,6 +39,7 @@ class Target:
     # Whether the upstream name came from the client (a prefix route): such targets get
     # breakers too, but a bounded number of them, and never metric labels.
     dynamic: bool = False
+    declared: DeclaredCapabilities | None = None
 
     @property
     def label(self) -> str:

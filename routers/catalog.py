@@ -12,12 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from routers.base import DeclaredCapabilities
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogTarget:
     backend: str
     upstream_model: str
     weight: float = 1.0
+    declared: DeclaredCapabilities | None = None
 
 
 @dataclass(frozen=True, slots=True)

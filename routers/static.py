@@ -55,6 +55,7 @@ class StaticRouter:
                 entry.id,
                 entry.context_overflow,
                 key=f"{t.backend}/{t.upstream_model}",
+                declared=t.declared,
             )
             for t in entry.targets
         ]

@@ -9,11 +9,11 @@ executor calls backends. Failures are raised as `gateway.errors.GatewayError`s.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from gateway.context import RequestContext
-from gateway.protocol.chat import ChatCompletionRequest
+from gateway.protocol.chat import ChatCompletionRequest, JSONSchemaFormat
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import RawFields
@@ -28,6 +28,10 @@ class Needs:
     endpoint: Endpoint
     fill_in_middle: bool = False
     tools: bool = False
+    json_schema: bool = False
+    images: bool = False
+    # A lower bound on the prompt's tokens (characters / 6): a prompt surely too long.
+    min_prompt_tokens: int = 0
 
     @classmethod
     def of(
@@ -37,10 +41,42 @@ class Needs:
     ) -> Needs:
         if isinstance(request, CompletionRequest):
             suffix = request.suffix
-            return cls(endpoint, fill_in_middle=isinstance(suffix, str) and suffix != "")
+            prompt = request.prompt if isinstance(request.prompt, str) else ""
+            return cls(
+                endpoint,
+                fill_in_middle=isinstance(suffix, str) and suffix != "",
+                min_prompt_tokens=len(prompt) // _CHARS_PER_TOKEN_AT_MOST,
+            )
         if isinstance(request, ChatCompletionRequest):
-            return cls(endpoint, tools=isinstance(request.tools, list) and bool(request.tools))
+            chars, images = _message_chars_and_images(request)
+            return cls(
+                endpoint,
+                tools=isinstance(request.tools, list) and bool(request.tools),
+                json_schema=isinstance(request.response_format, JSONSchemaFormat),
+                images=images,
+                min_prompt_tokens=chars // _CHARS_PER_TOKEN_AT_MOST,
+            )
         return cls(endpoint)
+
+
+# Tokenizers seldom pack more than six characters into a token (English ~4, code ~3): a
+# prompt over six characters per token of a window is surely too long for it.
+_CHARS_PER_TOKEN_AT_MOST = 6
+
+
+def _message_chars_and_images(request: ChatCompletionRequest) -> tuple[int, bool]:
+    chars = 0
+    images = False
+    for message in request.messages:
+        content = getattr(message, "content", None)
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                if isinstance(part.text, str):
+                    chars += len(part.text)
+                images = images or part.type == "image_url"
+    return chars, images
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +95,10 @@ class Capabilities:
     # Serves `suffix` on /v1/completions (fill-in-the-middle).
     fill_in_middle: bool = True
     tools: bool = True
+    json_schema: bool = True
+    images: bool = True
+    # The context window in tokens, when known.
+    context_tokens: int | None = None
 
     def cannot_serve(self, needs: Needs) -> Unservable | None:
         served = {
@@ -74,7 +114,33 @@ class Capabilities:
             return Unservable("does not support fill-in-the-middle (`suffix`)", "suffix")
         if needs.tools and not self.tools:
             return Unservable("does not support `tools`", "tools")
+        if needs.json_schema and not self.json_schema:
+            return Unservable("does not support `response_format` json_schema", "response_format")
+        if needs.images and not self.images:
+            return Unservable("does not accept image inputs", "messages")
+        if self.context_tokens is not None and needs.min_prompt_tokens > self.context_tokens:
+            return Unservable(
+                f"has a {self.context_tokens}-token context window, too small for the prompt",
+                "messages",
+            )
         return None
+
+    def overridden(
+        self,
+        *,
+        tools: bool | None = None,
+        json_schema: bool | None = None,
+        images: bool | None = None,
+        context_tokens: int | None = None,
+    ) -> Capabilities:
+        """These capabilities with what a policy file declares (None keeps the value)."""
+        return replace(
+            self,
+            tools=self.tools if tools is None else tools,
+            json_schema=self.json_schema if json_schema is None else json_schema,
+            images=self.images if images is None else images,
+            context_tokens=self.context_tokens if context_tokens is None else context_tokens,
+        )
 
 
 @dataclass(slots=True)

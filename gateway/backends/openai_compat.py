@@ -41,8 +41,6 @@ class UpstreamStreamError(UpstreamStatusError):
 
 
 class OpenAICompatBackend:
-    capabilities = Capabilities()
-
     def __init__(
         self,
         name: str,
@@ -55,6 +53,17 @@ class OpenAICompatBackend:
     ) -> None:
         self.name = name
         self._spec = spec
+        declared = spec.capabilities
+        self.capabilities = (
+            Capabilities()
+            if declared is None
+            else Capabilities().overridden(
+                tools=declared.tools,
+                json_schema=declared.json_schema,
+                images=declared.images,
+                context_tokens=declared.context_tokens,
+            )
+        )
         self._timeouts = timeouts
         self._pool = pool
         self._base_url = spec.base_url.rstrip("/")

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from functools import partial
 from typing import TypeVar
 
-from gateway.backends.base import Backend, BackendCall, Needs, Unservable
+from gateway.backends.base import Backend, BackendCall, Capabilities, Needs, Unservable
 from gateway.backends.upstream_errors import malformed, openai_error_body
 from gateway.errors import (
     BadGatewayError,
@@ -111,7 +111,7 @@ class Executor:
                     f"backend `{target.backend}` is not configured"
                 )
                 continue
-            unservable = backend.capabilities.cannot_serve(needs)
+            unservable = _capabilities(backend, target).cannot_serve(needs)
             if unservable is not None:
                 skipped.append((target, unservable))
                 continue
@@ -141,6 +141,18 @@ class Executor:
         if last is not None:
             raise last
         raise ServiceUnavailableError("no target could serve the request")
+
+
+def _capabilities(backend: Backend, target: Target) -> Capabilities:
+    declared = target.declared
+    if declared is None:
+        return backend.capabilities
+    return backend.capabilities.overridden(
+        tools=declared.tools,
+        json_schema=declared.json_schema,
+        images=declared.images,
+        context_tokens=declared.context_tokens,
+    )
 
 
 def _fails_over(exc: GatewayError) -> bool:

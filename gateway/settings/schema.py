@@ -45,6 +45,17 @@ class TimeoutOverrides(Config, frozen=True):
         )
 
 
+class CapabilitiesSpec(Config, frozen=True):
+    """What a backend's (or one target's) models can do; a request that needs more goes
+    only to targets that can (none left: a 400 naming what is missing). Unset: assumed."""
+
+    tools: bool | None = None
+    json_schema: bool | None = None
+    images: bool | None = None
+    # The context window: a prompt surely longer than this skips the target.
+    context_tokens: Annotated[int, Meta(ge=1)] | None = None
+
+
 class OpenAIBackendSpec(Config, frozen=True, tag_field="type", tag="openai"):
     """Any OpenAI-compatible server: OpenAI, vLLM, llama-server, Ollama, LM Studio, ..."""
 
@@ -61,6 +72,7 @@ class OpenAIBackendSpec(Config, frozen=True, tag_field="type", tag="openai"):
     discover_models: bool = False
     # Larger replies (or stream events) are a 502: never buffer an unbounded upstream body.
     max_reply_bytes: Annotated[int, Meta(ge=1024)] = 64 * 1024 * 1024
+    capabilities: CapabilitiesSpec | None = None
 
 
 class FakeBackendSpec(Config, frozen=True, tag_field="type", tag="fake"):
@@ -150,6 +162,8 @@ class RouteTarget(Config, frozen=True):
     upstream_model: Name | None = None
     # Share of requests under `balance: weighted` (relative to the route's other targets).
     weight: Annotated[float, Meta(gt=0, le=1_000_000)] = 1.0
+    # This target's own capabilities, over its backend's.
+    capabilities: CapabilitiesSpec | None = None
 
 
 Balance = Literal["ordered", "weighted", "least_busy", "latency"]
@@ -189,7 +203,10 @@ class ModelRoute(Config, frozen=True):
         if self.targets:
             return [
                 RouteTarget(
-                    backend=t.backend, upstream_model=t.upstream_model or default, weight=t.weight
+                    backend=t.backend,
+                    upstream_model=t.upstream_model or default,
+                    weight=t.weight,
+                    capabilities=t.capabilities,
                 )
                 for t in self.targets
             ]

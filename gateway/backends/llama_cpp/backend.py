@@ -36,7 +36,9 @@ _encoder = msgspec.json.Encoder()
 
 
 class LlamaCppBackend:
-    capabilities = Capabilities(fill_in_middle=True)
+    # No vision: image parts go to targets that take them. Windows are per model (a prompt
+    # too long for one fails over with `context_length_exceeded`).
+    capabilities = Capabilities(fill_in_middle=True, images=False)
 
     def __init__(self, name: str, spec: LlamaCppSpec) -> None:
         self.name = name
