@@ -66,6 +66,7 @@ def _cors(origins: list[str]) -> CORSConfig | None:
             "x-gateway-route",
             "x-gateway-target",
             "x-gateway-attempts",
+            "x-gateway-intent",
             "retry-after",
             "x-should-retry",
         ],

@@ -38,8 +38,10 @@ from gateway.settings.schema import (
     Settings,
 )
 from routers.balance import TargetLoad
-from routers.base import DeclaredCapabilities, Target
+from routers.base import DeclaredCapabilities, Router, Target
 from routers.catalog import CatalogEntry, CatalogTarget, ModelCatalog
+from routers.classifying import ClassifyingRouter, ComplexityChooser, IntentChooser, RouteChooser
+from routers.intent import IntentClassifier, IntentSpec
 from routers.static import StaticRouter, target_keys
 
 log = logging.getLogger("gateway")
@@ -66,7 +68,11 @@ class Container:
         )
         # Requests in flight and latency per target: the executor reports, balancers read.
         self.target_load = TargetLoad()
-        self.router = StaticRouter(self.catalog, self.target_load)
+        static_router = StaticRouter(self.catalog, self.target_load)
+        choosers = _choosers(settings)
+        self.router: Router = (
+            ClassifyingRouter(static_router, choosers) if choosers else static_router
+        )
         # One policy per target: its circuit breaker and retries. Configured targets get
         # theirs now (so /readyz and /metrics list them); discovered ones on first use.
         self.breakers = BreakerRegistry(settings.defaults.breaker)
@@ -156,7 +162,27 @@ class Container:
         await self.pool.aclose()
 
 
+def _choosers(settings: Settings) -> dict[str, RouteChooser]:
+    """The classifying routes' choosers, built once (an intent model is built here)."""
+    choosers: dict[str, RouteChooser] = {}
+    for route in settings.models:
+        if route.route_by == "intent" and route.default is not None:
+            classifier = IntentClassifier(
+                IntentSpec(i.name, tuple(i.examples), tuple(i.keywords)) for i in route.intents
+            )
+            models = {i.name: i.model for i in route.intents}
+            choosers[route.id] = IntentChooser(classifier, models, route.threshold, route.default)
+        elif route.route_by == "complexity" and route.simple and route.complex:
+            choosers[route.id] = ComplexityChooser(route.threshold, route.simple, route.complex)
+    return choosers
+
+
 def _catalog_entry(route: ModelRoute) -> CatalogEntry:
+    if route.route_by is not None:
+        return CatalogEntry(
+            id=route.id, backend="", upstream_model="", owned_by=route.owned_by,
+            route_by=route.route_by,
+        )  # fmt: skip
     targets = tuple(
         CatalogTarget(t.backend, t.upstream_model or route.id, t.weight, _declared(t.capabilities))
         for t in route.route_targets()

@@ -28,6 +28,10 @@ class RequestContext:
     # The catalog entry that served it (`openai/*` for a prefix route): a bounded label for
     # metrics, unlike `model`, which a client can set to anything (written by the pipeline).
     route_id: str = ""
+    # Why the router chose it (`alias`, `intent:code`, `complexity:simple`, ...) and how sure
+    # a classifying route was (written by the pipeline from the route decision).
+    route_reason: str = ""
+    route_confidence: float | None = None
     # `time.monotonic()` by which the reply must have reached its commit point, or None
     # (written by the HTTP handler, from the settings and the client's own timeout).
     deadline: float | None = None

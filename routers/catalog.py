@@ -36,6 +36,8 @@ class CatalogEntry:
     # Every target of a multi-target route, and how the first is chosen (`balance`).
     targets: tuple[CatalogTarget, ...] = ()
     balance: str = "ordered"
+    # `intent` / `complexity`: a route that picks another model id per request.
+    route_by: str | None = None
 
     @property
     def is_prefix(self) -> bool:

@@ -24,9 +24,13 @@ class StaticRouter:
         self._rng = rng or random.Random()
 
     async def route(self, request: RouteRequest, ctx: RequestContext) -> RouteDecision:
-        resolved = await self._catalog.find(request.model)
+        return await self.route_to(request.model)
+
+    async def route_to(self, model: str) -> RouteDecision:
+        """The decision for one model id (a classifying router's pick, or the client's)."""
+        resolved = await self._catalog.find(model)
         if resolved is None:
-            raise ModelNotFoundError(request.model)
+            raise ModelNotFoundError(model)
         entry = resolved.entry
         targets = self._targets(entry, resolved.upstream_model)
         for fallback_id in entry.fallbacks:
@@ -67,6 +71,6 @@ def target_keys(entry: CatalogEntry) -> list[str]:
     """The keys (breakers, load, metrics) of an entry's targets, known before any request:
     `<backend>/<upstream model>`. None for a prefix route, whose upstream names come from
     clients."""
-    if entry.is_prefix and not entry.targets:
+    if (entry.is_prefix and not entry.targets) or entry.route_by is not None:
         return []
     return [f"{t.backend}/{t.upstream_model}" for t in entry.all_targets()]

@@ -121,6 +121,8 @@ class Pipeline:
                     parsed = ParsedRequest(parsed.endpoint, request, fields)
         decision = await self._router.route(parsed.request, ctx)
         ctx.route_id = decision.targets[0].model_id if decision.targets else ""
+        ctx.route_reason = decision.reason
+        ctx.route_confidence = decision.confidence
         return parsed, decision
 
     def _chain(self, parsed: ParsedRequest, ctx: RequestContext) -> ResponseChain:

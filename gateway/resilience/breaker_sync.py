@@ -110,8 +110,8 @@ class RedisBreakerSync:
     registry already knows (`accept(key)` overrides that); the poll picks up a target's
     shared state within `poll_interval` of its first local use.
 
-    Counters for `/metrics`: `errors` (failed Redis calls), `connected`, `published`,
-    `applied`.
+    Counters for `/metrics`: `errors` (failed Redis calls), `connected` (the last Redis
+    call succeeded), `subscribed` (listening on the channel), `published`, `applied`.
     """
 
     def __init__(
@@ -153,6 +153,7 @@ class RedisBreakerSync:
 
         self.errors = 0
         self.connected = False
+        self.subscribed = False
         self.published = 0
         self.applied = 0
 
@@ -281,6 +282,8 @@ class RedisBreakerSync:
                 except _REDIS_ERRORS as exc:
                     self._failed("publish", exc)
                     failed.append(event)
+                except Exception:  # a bug, not an outage: drop the event, keep the task
+                    log.exception("breaker sync: could not publish %s", event.key)
                 else:
                     self.published += 1
                     self._succeeded()
@@ -376,6 +379,7 @@ class RedisBreakerSync:
             try:
                 async with asyncio.timeout(self.op_timeout):
                     await pubsub.subscribe(self.channel)
+                self.subscribed = True
                 self._succeeded()
                 delay = 0.0
                 while True:
@@ -387,7 +391,10 @@ class RedisBreakerSync:
                         self._on_message(message["data"])
             except _REDIS_ERRORS as exc:
                 self._failed("subscribe", exc)
+            except Exception:
+                log.exception("breaker sync: subscriber failed")
             finally:
+                self.subscribed = False
                 with contextlib.suppress(*_REDIS_ERRORS):
                     async with asyncio.timeout(self.op_timeout):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -403,6 +410,8 @@ class RedisBreakerSync:
             except _REDIS_ERRORS as exc:
                 self._failed("poll", exc)
                 delay = self._backoff(delay)
+            except Exception:
+                log.exception("breaker sync: poll failed")
             else:
                 self._succeeded()
                 delay = 0.0
@@ -411,11 +420,20 @@ class RedisBreakerSync:
                 async with asyncio.timeout(max(delay, self.poll_interval)):
                     await self._poll_now.wait()
 
+    def _prune(self, now: float) -> None:
+        """Forget bookkeeping of targets the registry dropped (client-named ones)."""
+        horizon = now - 10 * self.poll_interval - self.op_timeout
+        self._touched = {k: t for k, t in self._touched.items() if t >= horizon}
+        for table in (self._local_open, self._remote_open):
+            for key in [k for k in table if k not in self._known]:
+                del table[key]
+
     async def _poll(self) -> None:
         states = self.registry.states()
         self._known = set(states)
         keys = sorted(states)
         started = time.monotonic()
+        self._prune(started)
         if not keys:
             async with asyncio.timeout(self.op_timeout):
                 await self._client.ping()

@@ -140,7 +140,35 @@ def cross_check(settings: Settings) -> list[str]:
     return problems
 
 
+def _classifier_problems(route: Any, model_ids: list[str], where: str) -> list[str]:
+    """A `route_by` route names other model ids; each must exist (and not be itself)."""
+    if route.backend is not None or route.targets:
+        return [f"{where}: a `route_by` route picks other models: drop `backend` / `targets`"]
+    named: list[tuple[str, str | None]] = []
+    if route.route_by == "intent":
+        if not route.intents:
+            return [f"{where}.intents: a `route_by: intent` route needs at least one intent"]
+        named.append((f"{where}.default", route.default))
+        named += [(f"{where}.intents[{k}].model", i.model) for k, i in enumerate(route.intents)]
+        names = [i.name for i in route.intents]
+        if len(set(names)) != len(names):
+            return [f"{where}.intents: intent names must be unique"]
+    else:
+        named += [(f"{where}.simple", route.simple), (f"{where}.complex", route.complex)]
+    problems = []
+    for path, model in named:
+        if model is None:
+            problems.append(f"{path}: required for `route_by: {route.route_by}`")
+        elif model == route.id or model not in model_ids:
+            problems.append(
+                f"{path}: unknown model `{model}` (it must be the id of another entry in `models`)"
+            )
+    return problems
+
+
 def _target_problems(settings: Settings, route: Any, where: str) -> list[str]:
+    if route.route_by is not None:
+        return _classifier_problems(route, [m.id for m in settings.models], where)
     if route.backend is not None and route.targets:
         return [f"{where}: set either `backend` (one target) or `targets`, not both"]
     if route.backend is None and not route.targets:

@@ -167,6 +167,17 @@ class RouteTarget(Config, frozen=True):
 
 
 Balance = Literal["ordered", "weighted", "least_busy", "latency"]
+Share = Annotated[float, Meta(ge=0, le=1)]
+
+
+class IntentRoute(Config, frozen=True):
+    """One intent of a `route_by: intent` route: a few example utterances (and keywords),
+    and the model id that serves it."""
+
+    name: Name
+    model: Name
+    examples: list[Annotated[str, Meta(min_length=1)]] = field(default_factory=list)
+    keywords: list[Annotated[str, Meta(min_length=1)]] = field(default_factory=list)
 
 
 class ModelRoute(Config, frozen=True):
@@ -187,6 +198,16 @@ class ModelRoute(Config, frozen=True):
     # the others follow as failover targets.
     balance: Balance = "ordered"
     fallbacks: list[Name] = field(default_factory=list)
+    # A classifying route picks another model id for each request: `intent` (the last user
+    # turn against each intent's examples and keywords; below `threshold`, `default`) or
+    # `complexity` (a cheap score of length, code, maths, tools, turns: at or above
+    # `threshold`, `complex`, else `simple`). It has no `backend` or `targets` of its own.
+    route_by: Literal["intent", "complexity"] | None = None
+    threshold: Share = 0.5
+    default: Name | None = None
+    intents: list[IntentRoute] = field(default_factory=list)
+    simple: Name | None = None
+    complex: Name | None = None
     # Requests in flight on this route (None: no limit); beyond it a request waits up to
     # `queue_timeout_seconds` for a slot, then gets a 429 with `retry-after`.
     max_concurrency: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
