@@ -61,6 +61,11 @@ def route_headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
     if ctx.backend_name is not None:
         target = f"{ctx.backend_name}/{ctx.upstream_model or ''}"
         headers.append((b"x-gateway-target", _header_safe(target)))
+    kind, _, label = ctx.route_reason.partition(":")
+    if kind in ("intent", "complexity") and label:
+        confidence = ctx.route_confidence or 0.0
+        value = f"{label}; confidence={confidence:.2f}"
+        headers.append((b"x-gateway-intent", _header_safe(value)))
     return headers
 
 
