@@ -81,6 +81,9 @@ def _check(path: str) -> int:
         and spec.api_key_env
         and spec.api_key_env not in os.environ
     ]
+    redis_env = settings.state.redis_url_env
+    if redis_env and redis_env not in os.environ:
+        missing.append(f"$.state.redis_url_env: `{redis_env}` is not set in this environment")
     for warning in missing:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: OK ({len(settings.backends)} backends, {len(settings.models)} models)")

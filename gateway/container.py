@@ -25,6 +25,7 @@ from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
 from gateway.resilience.breaker import BreakerRegistry, BreakerState
+from gateway.resilience.breaker_sync import ListenerFanout, RedisBreakerSync, default_replica_id
 from gateway.resilience.concurrency import RouteLimit
 from gateway.resilience.target_policy import TargetPolicy
 from gateway.settings.loader import ConfigError
@@ -75,8 +76,13 @@ class Container:
         )
         # One policy per target: its circuit breaker and retries. Configured targets get
         # theirs now (so /readyz and /metrics list them); discovered ones on first use.
-        self.breakers = BreakerRegistry(settings.defaults.breaker)
+        self._breaker_listeners = ListenerFanout()
+        self.breakers = BreakerRegistry(settings.defaults.breaker, listener=self._breaker_listeners)
         self.metrics.watch_breakers(self._named_breaker_states)
+        self.breaker_sync = _breaker_sync(settings, env, self.breakers)
+        if self.breaker_sync is not None:
+            self._breaker_listeners.add(self.breaker_sync.on_transition)
+            self.metrics.watch_shared_state(self.breaker_sync)
         self.target_policies: dict[str, TargetPolicy] = {}
         # Targets named by clients (prefix routes): the most recent few keep a policy.
         self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()
@@ -127,6 +133,8 @@ class Container:
         return {key: state.name.lower() for key, state in self._named_breaker_states().items()}
 
     async def start(self) -> None:
+        if self.breaker_sync is not None:
+            await self.breaker_sync.start()
         await self.pool.start()
         for backend in self.backends.values():
             await backend.start()
@@ -157,9 +165,26 @@ class Container:
 
     async def aclose(self) -> None:
         await self.discovery.aclose()
+        if self.breaker_sync is not None:
+            await self.breaker_sync.aclose()
         for backend in self.backends.values():
             await backend.aclose()
         await self.pool.aclose()
+
+
+def _breaker_sync(
+    settings: Settings, env: Mapping[str, str], breakers: BreakerRegistry
+) -> RedisBreakerSync | None:
+    name = settings.state.redis_url_env
+    if name is None:
+        return None
+    url = env.get(name)
+    if not url:
+        raise ConfigError(
+            "the environment",
+            [f"$.state.redis_url_env: environment variable `{name}` is not set"],
+        )
+    return RedisBreakerSync(url, breakers, default_replica_id())
 
 
 def _choosers(settings: Settings) -> dict[str, RouteChooser]:

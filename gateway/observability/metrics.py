@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
@@ -75,6 +75,10 @@ class GatewayMetrics:
         """`gateway_breaker_state{target}`: 0 closed, 1 half-open, 2 open, read at scrape."""
         self.registry.register(_BreakerCollector(states))
 
+    def watch_shared_state(self, sync: SharedStateStatus) -> None:
+        """`gateway_state_redis_up` (1 connected) and `gateway_state_redis_errors_total`."""
+        self.registry.register(_SharedStateCollector(sync))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -92,3 +96,25 @@ class _BreakerCollector(Collector):
         for target, state in sorted(self._states().items()):
             gauge.add_metric([target], int(state))
         yield gauge
+
+
+class SharedStateStatus(Protocol):
+    connected: bool
+    errors: int
+
+
+class _SharedStateCollector(Collector):
+    def __init__(self, sync: SharedStateStatus) -> None:
+        self._sync = sync
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily(
+            "gateway_state_redis_up", "Whether the shared-state Redis is reachable (1) or not."
+        )
+        up.add_metric([], 1.0 if self._sync.connected else 0.0)
+        yield up
+        errors = CounterMetricFamily(
+            "gateway_state_redis_errors", "Failed calls to the shared-state Redis."
+        )
+        errors.add_metric([], float(self._sync.errors))
+        yield errors

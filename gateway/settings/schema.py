@@ -283,9 +283,18 @@ class Server(Config, frozen=True):
     gc_tuning: bool = True
 
 
+class State(Config, frozen=True):
+    """Where state shared by replicas lives (embedded, per process, when unset)."""
+
+    # The environment variable holding a Redis URL (`redis://host:6379/0`): circuit-breaker
+    # state is then shared by every replica; Redis down leaves each on its own state.
+    redis_url_env: EnvVarName | None = None
+
+
 class Settings(Config, frozen=True):
     version: Literal[1] = 1
     server: Server = field(default_factory=Server)
     defaults: Defaults = field(default_factory=Defaults)
+    state: State = field(default_factory=State)
     backends: dict[Name, BackendSpec] = field(default_factory=dict)
     models: list[ModelRoute] = field(default_factory=list)
