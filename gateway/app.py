@@ -14,6 +14,7 @@ from gateway.api.completions import completion_handlers
 from gateway.api.errors import render_error
 from gateway.api.health import health_handlers
 from gateway.api.models import model_handlers
+from gateway.config_watch import ConfigWatcher
 from gateway.container import Container
 from gateway.runtime import tune_gc
 from gateway.settings.schema import Settings
@@ -24,21 +25,39 @@ from middleware.request_id import RequestIdMiddleware
 
 # How `gateway serve` hands validated settings to each uvicorn worker process.
 SETTINGS_ENV = "GATEWAY_SETTINGS_JSON"
+# ... and the policy file's path, so that each worker reloads it.
+CONFIG_PATH_ENV = "GATEWAY_CONFIG_PATH"
 
 
-def create_app(settings: Settings, container: Container | None = None) -> Any:
+def create_app(
+    settings: Settings, container: Container | None = None, config_path: str | None = None
+) -> Any:
     container = container or Container(settings)
     server = settings.server
+    # With a policy file, it is reloaded on SIGHUP and when it changes.
+    watcher = (
+        ConfigWatcher(config_path, lambda: container.settings, container.reload)
+        if config_path
+        else None
+    )
     # Built first so that shutdown can write out the access-log lines still queued.
     access_log = BackgroundWriter(sys.stderr.buffer, name="access-log")
     app = Litestar(
         route_handlers=[
-            *completion_handlers(container.pipeline, server, settings.defaults.deadline_seconds),
-            *model_handlers(container.catalog, container.created),
+            *completion_handlers(
+                lambda: container.pipeline,
+                server,
+                lambda: container.settings.defaults.deadline_seconds,
+            ),
+            *model_handlers(lambda: container.catalog, container.created),
             *health_handlers(container.not_ready, container.metrics, container.breaker_states),
         ],
-        on_startup=[container.start, *([tune_gc] if server.gc_tuning else [])],
-        on_shutdown=[container.aclose, access_log.aclose],
+        on_startup=[
+            container.start,
+            *([watcher.start] if watcher else []),
+            *([tune_gc] if server.gc_tuning else []),
+        ],
+        on_shutdown=[*([watcher.aclose] if watcher else []), container.aclose, access_log.aclose],
         exception_handlers={Exception: render_error},
         openapi_config=None,
         logging_config=None,
@@ -79,4 +98,4 @@ def create_app_from_env() -> Any:
 
     configure_logging(os.environ.get("GATEWAY_LOG_LEVEL", "info"))
     settings = msgspec.json.decode(os.environ[SETTINGS_ENV], type=Settings)
-    return create_app(settings)
+    return create_app(settings, config_path=os.environ.get(CONFIG_PATH_ENV) or None)

@@ -108,7 +108,7 @@ def _load_for_serve(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from gateway.app import SETTINGS_ENV, create_app
+    from gateway.app import CONFIG_PATH_ENV, SETTINGS_ENV, create_app
     from gateway.observability.logs import configure_logging
 
     configure_logging(args.log_level)
@@ -132,15 +132,18 @@ def _serve(args: argparse.Namespace) -> int:
         "proxy_headers": False,
         "server_header": False,
     }
+    config_path = None if args.upstream else (args.config or os.environ.get(CONFIG_ENV) or None)
     if server.workers > 1:
         os.environ[SETTINGS_ENV] = msgspec.json.encode(settings).decode()
+        if config_path:
+            os.environ[CONFIG_PATH_ENV] = config_path
         os.environ["GATEWAY_LOG_LEVEL"] = args.log_level
         uvicorn.run(
             "gateway.app:create_app_from_env", factory=True, workers=server.workers, **common
         )
     else:
         assert container is not None
-        uvicorn.run(create_app(settings, container), **common)
+        uvicorn.run(create_app(settings, container, config_path), **common)
     return 0
 
 

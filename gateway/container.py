@@ -7,6 +7,7 @@ from a settings object with fake backends instead of patching globals.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -46,59 +47,103 @@ from routers.intent import IntentClassifier, IntentSpec
 from routers.static import StaticRouter, target_keys
 
 log = logging.getLogger("gateway")
+# How long a backend a reload let go keeps serving the requests that were using it.
+_RETIRE_AFTER_SECONDS = 120.0
 # Client-named targets (behind prefix routes) that keep a breaker at one time.
 _MAX_CLIENT_NAMED_TARGETS = 256
 
 
 class Container:
     def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
-        env = os.environ if env is None else env
-        self.settings = settings
+        self._env = os.environ if env is None else env
         self.created = int(time.time())
         self.metrics = GatewayMetrics()
         self.pool = HTTPPool()
-        self.backends = _build_backends(settings, env, self.pool)
-        listers: dict[str, ModelLister] = {
-            name: backend
-            for name, backend in self.backends.items()
-            if isinstance(backend, ModelLister) and _discovers(settings, name)
-        }
-        self.discovery = ModelDiscovery(listers)
-        self.catalog = ModelCatalog(
-            (_catalog_entry(m) for m in settings.models), discovered=self.discovery
-        )
-        # Requests in flight and latency per target: the executor reports, balancers read.
+        # Shared by every config a reload installs: requests in flight and latency per
+        # target (the executor reports, balancers read), and the circuit breakers, so the
+        # state of an unchanged target survives a reload.
         self.target_load = TargetLoad()
-        static_router = StaticRouter(self.catalog, self.target_load)
-        choosers = _choosers(settings)
-        self.router: Router = (
-            ClassifyingRouter(static_router, choosers) if choosers else static_router
-        )
-        # One policy per target: its circuit breaker and retries. Configured targets get
-        # theirs now (so /readyz and /metrics list them); discovered ones on first use.
         self._breaker_listeners = ListenerFanout()
         self.breakers = BreakerRegistry(settings.defaults.breaker, listener=self._breaker_listeners)
         self.metrics.watch_breakers(self._named_breaker_states)
-        self.breaker_sync = _breaker_sync(settings, env, self.breakers)
+        self.breaker_sync = _breaker_sync(settings, self._env, self.breakers)
         if self.breaker_sync is not None:
             self._breaker_listeners.add(self.breaker_sync.on_transition)
             self.metrics.watch_shared_state(self.breaker_sync)
         self.target_policies: dict[str, TargetPolicy] = {}
         # Targets named by clients (prefix routes): the most recent few keep a policy.
         self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()
-        for entry in self.catalog.configured():
-            for key in target_keys(entry):
-                self._policy_for(key)
-        self.executor = Executor(self.backends, self._target_policy, self.target_load)
+        self._install(settings, _build_backends(settings, self._env, self.pool))
+        self._retired: set[asyncio.Task[None]] = set()
+        self._started = False
+
+    def _install(self, settings: Settings, backends: dict[str, Backend]) -> None:
+        """Build the routes of `settings` over `backends` and make them the live ones. No
+        await in here: a request sees either the old config or the new one, never a mix, and
+        one that started keeps the pipeline it started with."""
+        listers: dict[str, ModelLister] = {
+            name: backend
+            for name, backend in backends.items()
+            if isinstance(backend, ModelLister) and _discovers(settings, name)
+        }
+        discovery = ModelDiscovery(listers)
+        catalog = ModelCatalog((_catalog_entry(m) for m in settings.models), discovered=discovery)
+        static_router = StaticRouter(catalog, self.target_load)
+        choosers = _choosers(settings)
+        router: Router = ClassifyingRouter(static_router, choosers) if choosers else static_router
+        executor = Executor(backends, self._target_policy, self.target_load)
         route_limits = {
             m.id: RouteLimit(m.id, m.max_concurrency, m.queue_timeout_seconds)
             for m in settings.models
             if m.max_concurrency is not None
         }
+        self.settings = settings
+        self.backends = backends
+        self.discovery = discovery
+        self.catalog = catalog
+        self.router = router
+        self.executor = executor
         self.pipeline = Pipeline(
-            self.router, self.executor, stages=(), response_stages=(), route_limits=route_limits
+            router, executor, stages=(), response_stages=(), route_limits=route_limits
         )
-        self._started = False
+        # New retries apply to new calls; breakers (by target key) carry over.
+        self.target_policies.clear()
+        self._client_named.clear()
+        self.breakers.reconfigure(settings.defaults.breaker)
+        # Configured targets get their breaker now (so /readyz and /metrics list them).
+        for entry in catalog.configured():
+            for key in target_keys(entry):
+                self._policy_for(key)
+
+    async def reload(self, settings: Settings) -> None:
+        """Serve `settings` from now on. Backends whose spec did not change are kept (local
+        models stay loaded); new or changed ones start first; the ones let go are closed
+        once the requests still using them had time to finish."""
+        old_settings, old_backends, old_discovery = self.settings, self.backends, self.discovery
+        keep = {
+            name: backend
+            for name, backend in old_backends.items()
+            if old_settings.backends.get(name) == settings.backends.get(name)
+        }
+        fresh = _build_backends(settings, self._env, self.pool, keep=keep)
+        for name, backend in fresh.items():
+            if name not in keep:
+                await backend.start()
+        self._install(settings, fresh)
+        if self.discovery.enabled:
+            await self.discovery.refresh()
+        let_go = [b for n, b in old_backends.items() if fresh.get(n) is not b]
+        task = asyncio.create_task(self._retire(old_discovery, let_go))
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
+        log.info("configuration reloaded", extra={"models": len(settings.models)})
+
+    async def _retire(self, discovery: ModelDiscovery, backends: list[Backend]) -> None:
+        await discovery.aclose()
+        if backends:
+            await asyncio.sleep(_RETIRE_AFTER_SECONDS)
+        for backend in backends:
+            await backend.aclose()
 
     def _policy_for(self, key: str) -> TargetPolicy:
         policy = self.target_policies.get(key)
@@ -164,6 +209,8 @@ class Container:
         return [f"backend `{n}` is not ready" for n, b in self.backends.items() if not b.ready()]
 
     async def aclose(self) -> None:
+        for task in list(self._retired):
+            task.cancel()
         await self.discovery.aclose()
         if self.breaker_sync is not None:
             await self.breaker_sync.aclose()
@@ -238,12 +285,17 @@ def _discovers(settings: Settings, name: str) -> bool:
 
 
 def _build_backends(
-    settings: Settings, env: Mapping[str, str], pool: HTTPPool
+    settings: Settings,
+    env: Mapping[str, str],
+    pool: HTTPPool,
+    keep: Mapping[str, Backend] | None = None,
 ) -> dict[str, Backend]:
     backends: dict[str, Backend] = {}
     problems: list[str] = []
     for name, spec in settings.backends.items():
-        if isinstance(spec, OpenAIBackendSpec):
+        if keep and name in keep:
+            backends[name] = keep[name]  # unchanged by a reload: keep it, state and all
+        elif isinstance(spec, OpenAIBackendSpec):
             key = None
             if spec.api_key_env:
                 key = env.get(spec.api_key_env)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from litestar.handlers import ASGIRouteHandler, asgi
@@ -33,8 +34,13 @@ def context_of(scope: dict[str, Any], endpoint: str) -> RequestContext:
 
 
 def completion_handlers(
-    pipeline: Pipeline, server: Server, deadline_seconds: float | None = None
+    current: Callable[[], Pipeline],
+    server: Server,
+    deadline_seconds: Callable[[], float | None] = lambda: None,
 ) -> list[ASGIRouteHandler]:
+    """`current` returns the live pipeline (a reload swaps it; a request keeps the one it
+    started with)."""
+
     async def serve(endpoint: Endpoint, scope: Any, receive: Any, send: Any) -> None:
         if scope["method"] != "POST":
             raise MethodNotAllowedError(f"Use POST for /v1/{endpoint}.", allow="POST")
@@ -48,7 +54,8 @@ def completion_handlers(
         parsed = decode_request(endpoint, body)
         headers = scope["headers"]
         ctx.priority = _priority(headers)
-        ctx.deadline = _deadline(headers, deadline_seconds)
+        ctx.deadline = _deadline(headers, deadline_seconds())
+        pipeline = current()
         async with DisconnectWatch(receive) as watch:
             if parsed.is_stream:
                 chunks = await pipeline.stream(parsed, ctx)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import msgspec
 from litestar import Response, get
 from litestar.handlers import HTTPRouteHandler
@@ -25,14 +27,16 @@ def _model(entry: CatalogEntry, created: int, catalog: ModelCatalog) -> Model:
     )
 
 
-def model_handlers(catalog: ModelCatalog, created: int) -> list[HTTPRouteHandler]:
+def model_handlers(current: Callable[[], ModelCatalog], created: int) -> list[HTTPRouteHandler]:
     @get("/v1/models", sync_to_thread=False)
     def list_models() -> Response[bytes]:
+        catalog = current()
         listing = ModelList(data=[_model(e, created, catalog) for e in catalog.entries()])
         return Response(_encoder.encode(listing), media_type="application/json")
 
     @get("/v1/models/{model_id:path}", sync_to_thread=False)
     def retrieve_model(model_id: FromPath[str]) -> Response[bytes]:
+        catalog = current()
         model_id = model_id.lstrip("/")
         entry = catalog.describe(model_id)
         if entry is None:

@@ -1,0 +1,86 @@
+"""`Container.reload` and the file watcher, in process: unchanged backends and breaker state
+carry over, changed routes apply at once, an invalid file is rejected."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config_watch import ConfigWatcher
+from gateway.container import Container
+from gateway.resilience.breaker import BreakerState
+from gateway.settings.loader import parse_settings
+
+pytestmark = pytest.mark.anyio
+
+
+def document(route_model: str, extra_backend: bool = False) -> dict[str, Any]:
+    backends: dict[str, Any] = {"fake": {"type": "fake"}}
+    if extra_backend:
+        backends["other"] = {"type": "fake", "tokens_per_second": 100}
+    return {
+        "server": {"access_log": False},
+        "backends": backends,
+        "models": [
+            {"id": "flaky", "backend": "fake", "upstream_model": "error-500"},
+            {"id": "live", "backend": "fake", "upstream_model": route_model},
+        ],
+    }
+
+
+@pytest.fixture()
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_unchanged_backends_and_breakers_survive_a_reload() -> None:
+    container = Container(parse_settings(document("echo@one"), "t", {}), env={})
+    await container.start()
+    try:
+        backend = container.backends["fake"]
+        breaker = container.breakers.get("fake/error-500")
+        for _ in range(5):
+            admission = breaker.admit()
+            assert admission is not None
+            breaker.failed(admission)
+        assert breaker.state is BreakerState.OPEN
+        old_pipeline = container.pipeline
+        await container.reload(parse_settings(document("echo@two", extra_backend=True), "t", {}))
+        assert container.backends["fake"] is backend  # unchanged: kept, not rebuilt
+        assert "other" in container.backends
+        assert container.breakers.get("fake/error-500").state is BreakerState.OPEN
+        assert container.pipeline is not old_pipeline
+        assert container.catalog.get("live").upstream_model == "echo@two"  # type: ignore[union-attr]
+        assert container.breaker_states()["fake/echo@two"] == "closed"
+    finally:
+        await container.aclose()
+
+
+async def test_the_watcher_applies_valid_files_and_rejects_invalid_ones(tmp_path: Path) -> None:
+    import yaml
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(document("echo@one")))
+    container = Container(parse_settings(document("echo@one"), "t", {}), env={})
+    await container.start()
+    watcher = ConfigWatcher(
+        path, lambda: container.settings, container.reload, env={}, interval=0.05
+    )
+    await watcher.start()
+    try:
+        path.write_text(yaml.safe_dump(document("echo@two")))
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if watcher.reloads:
+                break
+        assert container.catalog.get("live").upstream_model == "echo@two"  # type: ignore[union-attr]
+        path.write_text("models: [{id: live, backend: nowhere}]\n")
+        assert await watcher.reload_now() is False
+        assert watcher.rejected >= 1
+        assert container.catalog.get("live").upstream_model == "echo@two"  # type: ignore[union-attr]
+    finally:
+        await watcher.aclose()
+        await container.aclose()
