@@ -18,7 +18,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 from tenacity.stop import stop_base
 
@@ -53,11 +53,13 @@ def asked_wait(exc: BaseException | None) -> float:
 
 
 class _Wait:
-    """Exponential backoff with jitter, never shorter than the backend's `retry-after`."""
+    """Exponential backoff with full jitter, never shorter than the backend's
+    `retry-after`."""
 
     def __init__(self, policy: Retries) -> None:
-        backoff = policy.backoff_seconds
-        self._backoff = wait_exponential_jitter(multiplier=backoff, max=5.0, jitter=backoff)
+        # Full jitter: a uniform wait up to the exponential bound, so that clients retrying
+        # a shared upstream spread out instead of arriving together.
+        self._backoff = wait_random_exponential(multiplier=policy.backoff_seconds, max=5.0)
 
     def __call__(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None
