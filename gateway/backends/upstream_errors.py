@@ -104,7 +104,19 @@ async def status_error(backend: str, response: aiohttp.ClientResponse) -> Gatewa
             "the gateway's operator must fix its key for this backend"
         )
     body, message = openai_error_body(status, bytes(data[:_MAX_ERROR_BODY]), backend)
-    return UpstreamStatusError(status, body, message, retry_after=retry_after)
+    error = UpstreamStatusError(status, body, message, retry_after=retry_after)
+    # The upstream's own code, for decisions (a `context_length_exceeded` fails over to a
+    # target with a larger window); the body the client gets stays the upstream's.
+    error.error_code = _code_of(body)
+    return error
+
+
+def _code_of(body: bytes) -> str | None:
+    try:
+        code = msgspec.json.decode(body).get("error", {}).get("code")
+    except (msgspec.DecodeError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def openai_error_body(

@@ -70,3 +70,12 @@ def test_framework_statuses_map_into_the_tree() -> None:
     assert isinstance(errors.error_from_status(405, "m"), errors.MethodNotAllowedError)
     assert errors.error_from_status(418, "m").status_code == 400
     assert errors.error_from_status(599, "m").status_code == 500
+
+
+def test_an_upstream_error_code_is_read_for_failover_decisions() -> None:
+    from gateway.backends.upstream_errors import _code_of
+
+    body = b'{"error": {"message": "m", "type": "t", "code": "context_length_exceeded"}}'
+    assert _code_of(body) == "context_length_exceeded"
+    assert _code_of(b'{"error": {"code": 42}}') is None
+    assert _code_of(b"not json") is None

@@ -221,3 +221,15 @@ def test_an_unconfigured_backend_does_not_hide_the_none_can_serve_400() -> None:
 
     with pytest.raises(InvalidRequestError):
         asyncio.run(executor.complete(decision, make_call, Needs.of("completions", request)))
+
+
+def test_an_upstream_context_length_error_fails_over() -> None:
+    body = (
+        b'{"error": {"message": "too long", "type": "invalid_request_error",'
+        b' "param": "messages", "code": "context_length_exceeded"}}'
+    )
+    too_long = UpstreamStatusError(400, body, "too long")
+    too_long.error_code = "context_length_exceeded"
+    a, b = Scripted("a", [too_long]), Scripted("b", [OK_REPLY])
+    (_, target), _ = run({"a": a, "b": b})
+    assert target.backend == "b" and len(a.calls) == 1
