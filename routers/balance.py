@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 from routers.base import Target
 
+# What one failure weighs in a target's latency average.
+FAILURE_SECONDS = 1.0
+
 
 class TargetLoad:
     """Requests in flight and recent latency per target key. One per gateway process, owned
@@ -41,9 +44,11 @@ class TargetLoad:
             )
 
     def penalise(self, key: str, seconds: float) -> None:
-        """A failure counts as a slow answer, so `latency` moves away from a failing target."""
-        before = self._latency.get(key, seconds)
-        self._latency[key] = max(before, seconds)
+        """A failure counts as a slow answer (at least `FAILURE_SECONDS`), so `latency` moves
+        away from a failing target, however fast it failed (a refused connection is quick)."""
+        sample = max(seconds, FAILURE_SECONDS)
+        before = self._latency.get(key)
+        self._latency[key] = sample if before is None else before + self._alpha * (sample - before)
 
     def in_flight(self, key: str) -> int:
         return self._in_flight.get(key, 0)

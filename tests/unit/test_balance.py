@@ -145,3 +145,13 @@ def test_a_prompt_too_long_for_one_target_goes_to_the_next() -> None:
     _serve(r, executor, 1, concurrent=False)
     assert len(a.calls) == 1 and len(b.calls) == 1
     assert load.in_flight("a/echo") == load.in_flight("b/echo") == 0
+
+
+def test_latency_moves_away_from_a_target_that_fails_fast() -> None:
+    r, load = router("latency")
+    load.started("a/echo")
+    load.finished("a/echo", None)
+    load.penalise("a/echo", 0.001)  # refused at once: still not "the fastest"
+    load.started("b/echo")
+    load.finished("b/echo", 0.05)
+    assert first_backends(r, 20) == Counter({"b": 20})
