@@ -89,6 +89,10 @@ class ConfigWatcher:
                 extra={"path": str(self._path), "problems": exc.problems},
             )
             return False
+        except Exception:  # a backend that failed to start: the watch must go on
+            self.rejected += 1
+            log.exception("policy file could not be applied; the previous one keeps serving")
+            return False
         self.reloads += 1
         return True
 

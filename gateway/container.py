@@ -68,11 +68,15 @@ class Container:
         self.metrics.watch_breakers(self._named_breaker_states)
         self.breaker_sync = _breaker_sync(settings, self._env, self.breakers)
         if self.breaker_sync is not None:
-            self._breaker_listeners.add(self.breaker_sync.on_transition)
+            publish = self.breaker_sync.on_transition
+            self._breaker_listeners.add(
+                lambda key, state: None if key in self._client_named else publish(key, state)
+            )
             self.metrics.watch_shared_state(self.breaker_sync)
         self.target_policies: dict[str, TargetPolicy] = {}
         # Targets named by clients (prefix routes): the most recent few keep a policy.
         self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()
+        self._route_limits: dict[str, RouteLimit] = {}
         self._install(settings, _build_backends(settings, self._env, self.pool))
         self._retired: set[asyncio.Task[None]] = set()
         self._started = False
@@ -92,11 +96,16 @@ class Container:
         choosers = _choosers(settings)
         router: Router = ClassifyingRouter(static_router, choosers) if choosers else static_router
         executor = Executor(backends, self._target_policy, self.target_load)
-        route_limits = {
-            m.id: RouteLimit(m.id, m.max_concurrency, m.queue_timeout_seconds)
-            for m in settings.models
-            if m.max_concurrency is not None
-        }
+        route_limits: dict[str, RouteLimit] = {}
+        for m in settings.models:
+            if m.max_concurrency is None:
+                continue
+            old = self._route_limits.get(m.id)
+            if old is not None and old.shape == (m.max_concurrency, m.queue_timeout_seconds, None):
+                route_limits[m.id] = old  # requests still holding its slots keep counting
+            else:
+                route_limits[m.id] = RouteLimit(m.id, m.max_concurrency, m.queue_timeout_seconds)
+        self._route_limits = route_limits
         self.settings = settings
         self.backends = backends
         self.discovery = discovery
@@ -106,8 +115,11 @@ class Container:
         self.pipeline = Pipeline(
             router, executor, stages=(), response_stages=(), route_limits=route_limits
         )
-        # New retries apply to new calls; breakers (by target key) carry over.
+        # New retries apply to new calls; breakers (by target key) carry over, except those
+        # of client-named targets, which are let go (they stay bounded across reloads).
         self.target_policies.clear()
+        for key in self._client_named:
+            self.breakers.forget(key)
         self._client_named.clear()
         self.breakers.reconfigure(settings.defaults.breaker)
         # Configured targets get their breaker now (so /readyz and /metrics list them).
@@ -120,15 +132,25 @@ class Container:
         models stay loaded); new or changed ones start first; the ones let go are closed
         once the requests still using them had time to finish."""
         old_settings, old_backends, old_discovery = self.settings, self.backends, self.discovery
+        same_defaults = old_settings.defaults.timeouts == settings.defaults.timeouts
         keep = {
             name: backend
             for name, backend in old_backends.items()
             if old_settings.backends.get(name) == settings.backends.get(name)
+            # An upstream's timeouts may come from `defaults`.
+            and (same_defaults or not isinstance(settings.backends[name], OpenAIBackendSpec))
         }
         fresh = _build_backends(settings, self._env, self.pool, keep=keep)
-        for name, backend in fresh.items():
-            if name not in keep:
-                await backend.start()
+        started: list[Backend] = []
+        try:
+            for name, backend in fresh.items():
+                if name not in keep:
+                    await backend.start()
+                    started.append(backend)
+        except BaseException:
+            for backend in started:
+                await backend.aclose()  # nothing of the rejected config stays behind
+            raise
         self._install(settings, fresh)
         if self.discovery.enabled:
             await self.discovery.refresh()
@@ -154,6 +176,9 @@ class Container:
         return policy
 
     def _target_policy(self, target: Target) -> TargetPolicy:
+        configured = self.target_policies.get(target.key)
+        if configured is not None:
+            return configured  # a client naming a configured target gets its own policy
         if not target.dynamic:
             return self._policy_for(target.key)
         policy = self._client_named.get(target.key)
@@ -231,7 +256,10 @@ def _breaker_sync(
             "the environment",
             [f"$.state.redis_url_env: environment variable `{name}` is not set"],
         )
-    return RedisBreakerSync(url, breakers, default_replica_id())
+    # Other replicas' news applies only to targets this one knows (never creates one).
+    return RedisBreakerSync(
+        url, breakers, default_replica_id(), accept=lambda key: key in breakers.states()
+    )
 
 
 def _choosers(settings: Settings) -> dict[str, RouteChooser]:

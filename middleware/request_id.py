@@ -25,7 +25,7 @@ class RequestIdMiddleware:
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 # Echo a caller's id only if it is safe to put in logs and headers.
-                if _VALID_ID.match(value):
+                if _VALID_ID.fullmatch(value):
                     request_id = value.decode("ascii")
                 break
         if request_id is None:

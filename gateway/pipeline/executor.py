@@ -87,9 +87,10 @@ class Executor:
         opened, target = await self._first_success(
             decision, make_call, needs, _open, streaming=True
         )
-        # Still in flight until the stream ends (least-busy balancing counts it).
-        self._load.started(target.key)
-        opened.when_closed(lambda: self._load.finished(target.key, None))
+        if not target.dynamic:
+            # Still in flight until the stream ends (least-busy balancing counts it).
+            self._load.started(target.key)
+            opened.when_closed(lambda: self._load.finished(target.key, None))
         return opened
 
     async def _first_success(
@@ -118,23 +119,30 @@ class Executor:
             call = make_call(target)
             tried = True
             started = time.perf_counter()
-            self._load.started(target.key)
+            # Balancing state is kept for configured targets only: a prefix route's upstream
+            # names come from clients, and balancing never chooses among them anyway.
+            load = None if target.dynamic else self._load
+            if load is not None:
+                load.started(target.key)
             try:
                 result = await self._policy_for(target).call(
                     partial(attempt, backend, call, target), call.ctx
                 )
             except GatewayError as exc:
-                self._load.finished(target.key, None)
-                self._load.penalise(target.key, time.perf_counter() - started)
+                if load is not None:
+                    load.finished(target.key, None)
+                    load.penalise(target.key, time.perf_counter() - started)
                 if not _fails_over(exc):
                     raise
                 last = exc
                 continue
             except BaseException:
-                self._load.finished(target.key, None)
+                if load is not None:
+                    load.finished(target.key, None)
                 raise
-            # A stream's latency is its time to the first chunk (what a client waits for).
-            self._load.finished(target.key, time.perf_counter() - started)
+            if load is not None:
+                # A stream's latency is its time to the first chunk (what a client waits for).
+                load.finished(target.key, time.perf_counter() - started)
             return result, target
         if skipped and not tried:
             raise _none_can_serve(skipped)

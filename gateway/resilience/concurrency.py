@@ -10,11 +10,13 @@ from gateway.errors import RateLimitError
 
 
 class RouteLimit:
-    __slots__ = ("_max_waiting", "_queue_timeout", "_route", "_slots", "_waiting")
+    __slots__ = ("_max_waiting", "_queue_timeout", "_route", "_slots", "_waiting", "shape")
 
     def __init__(
         self, route: str, limit: int, queue_timeout: float, max_waiting: int | None = None
     ) -> None:
+        # What a reload compares: an unchanged limit keeps this object (and its holders).
+        self.shape = (limit, queue_timeout, max_waiting)
         self._route = route
         self._slots = asyncio.Semaphore(limit)
         self._queue_timeout = queue_timeout

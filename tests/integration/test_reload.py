@@ -84,3 +84,35 @@ async def test_the_watcher_applies_valid_files_and_rejects_invalid_ones(tmp_path
     finally:
         await watcher.aclose()
         await container.aclose()
+
+
+async def test_a_reload_keeps_unchanged_route_limits_and_lets_client_named_breakers_go() -> None:
+    from routers.base import Target
+
+    doc = document("echo@one")
+    doc["models"].append({"id": "any/*", "backend": "fake", "upstream_model": "*"})
+    doc["models"][1]["max_concurrency"] = 2
+    container = Container(parse_settings(doc, "t", {}), env={})
+    limit = container._route_limits["live"]
+    container._target_policy(Target("fake", "client-x", "any/*", key="fake/client-x", dynamic=True))
+    # A client naming a configured target's key gets the configured policy, never evicted.
+    configured = container.target_policies["fake/error-500"]
+    named = Target("fake", "error-500", "any/*", key="fake/error-500", dynamic=True)
+    assert container._target_policy(named) is configured
+    await container.reload(parse_settings(doc, "t", {}))
+    assert container._route_limits["live"] is limit
+    assert "fake/client-x" not in container.breakers.states()
+    await container.aclose()
+
+
+def test_max_concurrency_on_a_classifying_route_is_rejected() -> None:
+    from gateway.settings.loader import ConfigError
+
+    doc = document("echo@one")
+    doc["models"].append(
+        {"id": "smart", "route_by": "complexity", "simple": "live", "complex": "flaky",
+         "max_concurrency": 3}
+    )  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(doc, "t", {})
+    assert any("$.models[2].max_concurrency" in p for p in caught.value.problems)

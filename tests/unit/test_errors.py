@@ -79,3 +79,22 @@ def test_an_upstream_error_code_is_read_for_failover_decisions() -> None:
     assert _code_of(body) == "context_length_exceeded"
     assert _code_of(b'{"error": {"code": 42}}') is None
     assert _code_of(b"not json") is None
+
+
+def test_a_request_id_with_a_trailing_newline_is_not_echoed() -> None:
+    import asyncio
+
+    from middleware.request_id import RequestIdMiddleware
+
+    sent: list[dict] = []
+
+    async def app(scope: dict, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/x", "headers": [(b"x-request-id", b"abc\n")]}
+    asyncio.run(RequestIdMiddleware(app)(scope, None, send))
+    ids = [v for k, v in sent[0]["headers"] if k == b"x-request-id"]
+    assert ids and ids[0] != b"abc\n" and b"\n" not in ids[0]
