@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from typing import Any
@@ -19,6 +20,7 @@ from gateway.container import Container
 from gateway.runtime import tune_gc
 from gateway.settings.schema import Settings
 from middleware.access_log import AccessLogMiddleware
+from middleware.auth import AuthMiddleware, KeyRecord
 from middleware.background_writer import BackgroundWriter
 from middleware.body_limit import BodyLimitMiddleware
 from middleware.request_id import RequestIdMiddleware
@@ -66,10 +68,32 @@ def create_app(
     )
     app.state.container = container
     wrapped: Any = BodyLimitMiddleware(app, max_bytes=server.max_body_bytes)
+    wrapped = _auth(settings, wrapped)
     wrapped = AccessLogMiddleware(
         wrapped, observe=container.metrics.observe, enabled=server.access_log, writer=access_log
     )
     return RequestIdMiddleware(wrapped, overhead_header=server.overhead_header)
+
+
+def _auth(settings: Settings, app: Any) -> Any:
+    """Keys are checked before the body limit reads anything (and before any parsing)."""
+    auth = settings.auth
+    if not auth.required:
+        return app
+    admin = os.environ.get(auth.admin_key_env) if auth.admin_key_env else None
+    records = [
+        KeyRecord(
+            id=k.id,
+            sha256=k.sha256,
+            tenant=k.tenant,
+            models=tuple(k.models) if k.models is not None else None,
+            expires=k.expires,
+            priority=k.priority,
+        )
+        for k in settings.keys
+    ]
+    admin_hash = hashlib.sha256(admin.encode()).hexdigest() if admin else None
+    return AuthMiddleware(app, required=True, keys=records, admin_sha256=admin_hash)
 
 
 def _cors(origins: list[str]) -> CORSConfig | None:

@@ -19,9 +19,11 @@ class RequestContext:
     request_id: str
     endpoint: str
     started: float = field(default_factory=time.perf_counter)
-    # Who is calling and for which tenant (written by authentication).
+    # Who is calling (the key's id), for which tenant, and the models the key may use
+    # (None: all) (written by authentication).
     principal: str | None = None
     tenant: str | None = None
+    allowed_models: tuple[str, ...] | None = None
     # The model id the client asked for; replies carry it back whatever the upstream said
     # (written by the pipeline).
     model: str = ""

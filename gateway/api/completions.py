@@ -53,7 +53,10 @@ def completion_handlers(
             return
         parsed = decode_request(endpoint, body)
         headers = scope["headers"]
-        ctx.priority = _priority(headers)
+        asked = _priority(headers)
+        if asked is not None:
+            # A key's priority is a floor: the header may only make a request wait longer.
+            ctx.priority = max(ctx.priority, asked)
         ctx.deadline = _deadline(headers, deadline_seconds())
         pipeline = current()
         async with DisconnectWatch(receive) as watch:
@@ -88,15 +91,15 @@ def completion_handlers(
     return [chat_completions, completions, embeddings]
 
 
-def _priority(headers: list[tuple[bytes, bytes]]) -> int:
+def _priority(headers: list[tuple[bytes, bytes]]) -> int | None:
     """`x-priority: <int>` (lower runs sooner at a busy local model); clamped to -10..10."""
     for name, value in headers:
         if name == b"x-priority":
             try:
                 return max(-10, min(10, int(value)))
             except ValueError:
-                return 0
-    return 0
+                return None
+    return None
 
 
 # The OpenAI SDKs send their own timeout: past it nobody waits for the answer any more.

@@ -24,6 +24,7 @@ from gateway.protocol.lossless import reencode
 from gateway.protocol.payload import Kind, Reply
 from gateway.protocol.raw import RawFields, raw
 from gateway.resilience.concurrency import RouteLimit
+from policies.access import check_model_access
 from policies.base import Deny, RequestStage, ResponseFilter, ResponseStage, Transform
 from routers.base import RouteDecision, Router, Target
 
@@ -109,6 +110,7 @@ class Pipeline:
         self, parsed: ParsedRequest, ctx: RequestContext
     ) -> tuple[ParsedRequest, RouteDecision]:
         ctx.model = parsed.request.model
+        check_model_access(ctx.model, ctx)
         request = parsed.request
         if not isinstance(request, EmbeddingRequest):  # stages read prompts, not vectors
             for stage in self._stages:

@@ -6,6 +6,7 @@ Secrets never appear in the file: a backend names the environment variable that 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from msgspec import Meta, Struct, field
@@ -283,6 +284,30 @@ class Server(Config, frozen=True):
     gc_tuning: bool = True
 
 
+class Auth(Config, frozen=True):
+    """Who may call: with `required`, every `/v1/*` request needs a key from `keys`."""
+
+    required: bool = False
+    # The environment variable holding the admin key (for `/metrics` and `/admin/*` when
+    # `required`); unset: those stay as open as `/healthz`.
+    admin_key_env: EnvVarName | None = None
+
+
+class ApiKey(Config, frozen=True):
+    """A client key, stored as its sha256 (hex) only: the key itself never appears here."""
+
+    id: Name
+    sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+    tenant: Name | None = None
+    # Route ids (and `prefix/*` patterns) this key may use; omitted: every model.
+    models: list[Name] | None = None
+    # After this instant the key is refused (RFC 3339, e.g. 2027-01-01T00:00:00Z).
+    expires: datetime | None = None
+    # Queue priority at a busy local model (lower runs sooner); `x-priority` may only
+    # raise the number (run later), never jump the queue.
+    priority: Annotated[int, Meta(ge=-10, le=10)] = 0
+
+
 class State(Config, frozen=True):
     """Where state shared by replicas lives (embedded, per process, when unset)."""
 
@@ -296,5 +321,7 @@ class Settings(Config, frozen=True):
     server: Server = field(default_factory=Server)
     defaults: Defaults = field(default_factory=Defaults)
     state: State = field(default_factory=State)
+    auth: Auth = field(default_factory=Auth)
+    keys: list[ApiKey] = field(default_factory=list)
     backends: dict[Name, BackendSpec] = field(default_factory=dict)
     models: list[ModelRoute] = field(default_factory=list)

@@ -1,0 +1,104 @@
+"""API keys, checked before any body is read: `Authorization: Bearer <key>` (or `x-api-key`,
+as Anthropic-style clients send it) against the sha256 hashes in the policy file.
+
+With `auth.required`, every `/v1/*` request needs a valid, unexpired key (else 401
+`invalid_api_key`); `/metrics` and `/admin/*` need the admin key when one is configured;
+`/healthz` and `/readyz` stay open. The key's id, tenant, model allow-list and priority go on
+the request context. Keys are hashed at once and never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
+from gateway.error_response import send_error_response
+from gateway.errors import AuthenticationError
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    id: str
+    sha256: str
+    tenant: str | None = None
+    models: tuple[str, ...] | None = None
+    expires: datetime | None = None
+    priority: int = 0
+
+
+class AuthMiddleware:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        required: bool,
+        keys: Sequence[KeyRecord],
+        admin_sha256: str | None = None,
+    ) -> None:
+        self.app = app
+        self.required = required
+        self._by_hash: Mapping[str, KeyRecord] = {k.sha256: k for k in keys}
+        self._admin = admin_sha256
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not self.required:
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        if path.startswith("/v1/"):
+            record = self._key_of(scope)
+            if record is None:
+                await send_error_response(send, _refused())
+                return
+            ctx = scope.get(CONTEXT_SCOPE_KEY)
+            if isinstance(ctx, RequestContext):
+                ctx.principal = record.id
+                ctx.tenant = record.tenant
+                ctx.allowed_models = record.models
+                ctx.priority = record.priority
+        elif (path == "/metrics" or path.startswith("/admin")) and self._admin is not None:
+            digest = _presented_hash(scope)
+            if digest is None or not hmac.compare_digest(digest, self._admin):
+                await send_error_response(send, _refused("This endpoint needs the admin key."))
+                return
+        await self.app(scope, receive, send)
+
+    def _key_of(self, scope: Any) -> KeyRecord | None:
+        digest = _presented_hash(scope)
+        if digest is None:
+            return None
+        record = self._by_hash.get(digest)
+        # The lookup is by hash; the comparison is constant-time all the same.
+        if record is None or not hmac.compare_digest(record.sha256, digest):
+            return None
+        if record.expires is not None and _utc(record.expires) <= datetime.now(UTC):
+            return None
+        return record
+
+
+def _presented_hash(scope: Any) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            if scheme.lower() == b"bearer" and token.strip():
+                return hashlib.sha256(token.strip()).hexdigest()
+            return None
+        if name == b"x-api-key" and value.strip():
+            return hashlib.sha256(value.strip()).hexdigest()
+    return None
+
+
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _refused(message: str | None = None) -> AuthenticationError:
+    return AuthenticationError(
+        message
+        or "Incorrect, expired or missing API key. Send it as `Authorization: Bearer <key>`."
+    )
