@@ -235,3 +235,56 @@ def print_report(r: dict[str, Any]) -> None:
         for w in warnings:
             print(f"  ! {w}")
     r["warnings"] = warnings
+
+
+def summarise_throughput(
+    tput: dict[str, Samples], cpu: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, s in tput.items():
+        n = max(s.completed, 1)
+        wall = max(cpu[name]["wall"], 1e-9)
+        out[name] = {
+            "requests": s.completed,
+            "errors": s.errors,
+            "error_examples": s.error_examples,
+            "seconds": round(wall, 2),
+            "rps": round(s.completed / wall, 1),
+            "rps_per_round": cpu[name].get("rounds", []),
+            "p50_ms": round(1000 * _pct(s.latencies, 50), 3),
+            "p99_ms": round(1000 * _pct(s.latencies, 99), 3),
+            # For `direct` the "proxy" is the upstream itself.
+            "proxy_cpu_ms_per_req": round(1000 * cpu[name]["proxy"] / n, 4),
+            "upstream_cpu_ms_per_req": round(1000 * cpu[name]["upstream"] / n, 4),
+            "generator_cpu_ms_per_req": round(1000 * cpu[name]["gen"] / n, 4),
+            "proxy_cpu_util": round(cpu[name]["proxy"] / wall, 3),
+            "upstream_cpu_util": round(cpu[name]["upstream"] / wall, 3),
+            "generator_cpu_util": round(cpu[name]["gen"] / wall, 3),
+            "overhead_header_p50_ms": _median_or_none(s.overhead_ms),
+        }
+    return out
+
+
+def summarise_ttfb(ttfb: dict[str, Samples]) -> dict[str, Any]:
+    direct = _pct(ttfb["direct"].latencies, 50)
+    out: dict[str, Any] = {}
+    for name, s in ttfb.items():
+        p50 = _pct(s.latencies, 50)
+        out[name] = {
+            "requests": s.completed,
+            "errors": s.errors,
+            "error_examples": s.error_examples,
+            "p50_ms": round(1000 * p50, 3),
+            "p99_ms": round(1000 * _pct(s.latencies, 99), 3),
+            "added_p50_ms": round(1000 * (p50 - direct), 3),
+            "overhead_header_p50_ms": _median_or_none(s.overhead_ms),
+        }
+    return out
+
+
+def _pct(values: list[float], q: float) -> float:
+    return percentile(values, q)
+
+
+def _median_or_none(values: list[float]) -> float | None:
+    return round(_pct(values, 50), 3) if values else None

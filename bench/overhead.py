@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from _baseline import baseline_checkout, print_versus_baseline, remove_checkout, versus_baseline
 from _load import (
     Samples,
     closed_loop,
@@ -41,7 +42,14 @@ from _load import (
 )
 from _procs import Child, free_port, group_cpu_seconds, group_rss_mb, self_cpu_seconds
 from _profile import print_summary, record, summarise
-from _report import GOALS, evaluate, print_report, summarise_latency
+from _report import (
+    GOALS,
+    evaluate,
+    print_report,
+    summarise_latency,
+    summarise_throughput,
+    summarise_ttfb,
+)
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -114,29 +122,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def rotated(items: tuple[str, ...], by: int) -> list[str]:
     by %= len(items)
     return list(items[by:] + items[:by])
-
-
-def baseline_checkout(rev: str, tmp: Path) -> Path:
-    """A detached worktree of `rev` (removed with the temporary directory's git entry)."""
-    where = tmp / "baseline"
-    subprocess.run(
-        ["git", "worktree", "add", "--detach", str(where), rev],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return where
-
-
-def remove_checkout(where: Path) -> None:
-    subprocess.run(
-        ["git", "worktree", "remove", "--force", str(where)],
-        cwd=ROOT,
-        check=False,
-        capture_output=True,
-        timeout=60,
-    )
 
 
 def start_children(
@@ -275,104 +260,6 @@ async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> di
         for session in sessions.values():
             await session.close()
     return results
-
-
-def summarise_throughput(
-    tput: dict[str, Samples], cpu: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, s in tput.items():
-        n = max(s.completed, 1)
-        wall = max(cpu[name]["wall"], 1e-9)
-        out[name] = {
-            "requests": s.completed,
-            "errors": s.errors,
-            "error_examples": s.error_examples,
-            "seconds": round(wall, 2),
-            "rps": round(s.completed / wall, 1),
-            "rps_per_round": cpu[name].get("rounds", []),
-            "p50_ms": round(1000 * _pct(s.latencies, 50), 3),
-            "p99_ms": round(1000 * _pct(s.latencies, 99), 3),
-            # For `direct` the "proxy" is the upstream itself.
-            "proxy_cpu_ms_per_req": round(1000 * cpu[name]["proxy"] / n, 4),
-            "upstream_cpu_ms_per_req": round(1000 * cpu[name]["upstream"] / n, 4),
-            "generator_cpu_ms_per_req": round(1000 * cpu[name]["gen"] / n, 4),
-            "proxy_cpu_util": round(cpu[name]["proxy"] / wall, 3),
-            "upstream_cpu_util": round(cpu[name]["upstream"] / wall, 3),
-            "generator_cpu_util": round(cpu[name]["gen"] / wall, 3),
-            "overhead_header_p50_ms": _median_or_none(s.overhead_ms),
-        }
-    return out
-
-
-def summarise_ttfb(ttfb: dict[str, Samples]) -> dict[str, Any]:
-    direct = _pct(ttfb["direct"].latencies, 50)
-    out: dict[str, Any] = {}
-    for name, s in ttfb.items():
-        p50 = _pct(s.latencies, 50)
-        out[name] = {
-            "requests": s.completed,
-            "errors": s.errors,
-            "error_examples": s.error_examples,
-            "p50_ms": round(1000 * p50, 3),
-            "p99_ms": round(1000 * _pct(s.latencies, 99), 3),
-            "added_p50_ms": round(1000 * (p50 - direct), 3),
-            "overhead_header_p50_ms": _median_or_none(s.overhead_ms),
-        }
-    return out
-
-
-def versus_baseline(results: dict[str, Any], rates: list[float]) -> dict[str, Any]:
-    """The change against the baseline commit, both measured in this run: throughput and
-    added latency, each also as a ratio to the aiohttp floor."""
-    tput = results["throughput"]
-    floor = tput["floor-aiohttp"]["rps"] or 1.0
-    out: dict[str, Any] = {
-        "throughput_vs_floor": {
-            "gateway": round(tput["gateway"]["rps"] / floor, 3),
-            "gateway-base": round(tput["gateway-base"]["rps"] / floor, 3),
-        },
-        "added_p50_ms": {},
-    }
-    for rate in rates:
-        lat = results["latency"][f"{rate:g}"]
-        out["added_p50_ms"][f"{rate:g}"] = {
-            "gateway": lat["gateway"]["added_p50_ms"],
-            "gateway-base": lat["gateway-base"]["added_p50_ms"],
-        }
-    ttfb = results["ttfb"]
-    out["stream_ttfb_added_p50_ms"] = {
-        "gateway": ttfb["gateway"]["added_p50_ms"],
-        "gateway-base": ttfb["gateway-base"]["added_p50_ms"],
-    }
-    return out
-
-
-def print_versus_baseline(cmp: dict[str, Any], rev: str) -> None:
-    print(f"\n-- this checkout vs {rev} (gateway-base), same run")
-    t = cmp["throughput_vs_floor"]
-    change = t["gateway"] / t["gateway-base"] - 1 if t["gateway-base"] else float("nan")
-    print(
-        f"  throughput / aiohttp floor: {t['gateway']:.3f}x vs {t['gateway-base']:.3f}x "
-        f"({change:+.1%})"
-    )
-    for rate, added in cmp["added_p50_ms"].items():
-        base = added["gateway-base"]
-        delta = added["gateway"] - base
-        print(
-            f"  added p50 @ {rate} req/s: {added['gateway']:.3f} ms vs {base:.3f} ms "
-            f"({delta:+.3f} ms)"
-        )
-    s = cmp["stream_ttfb_added_p50_ms"]
-    print(f"  stream TTFB added p50: {s['gateway']:.3f} ms vs {s['gateway-base']:.3f} ms")
-
-
-def _pct(values: list[float], q: float) -> float:
-    return percentile(values, q)
-
-
-def _median_or_none(values: list[float]) -> float | None:
-    return round(_pct(values, 50), 3) if values else None
 
 
 async def profile_gateway(
