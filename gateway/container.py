@@ -26,7 +26,8 @@ from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
 from gateway.resilience.breaker import BreakerRegistry, BreakerState
-from gateway.resilience.breaker_sync import ListenerFanout, RedisBreakerSync, default_replica_id
+from gateway.resilience.breaker_sync import RedisBreakerSync
+from gateway.resilience.breaker_wire import default_replica_id
 from gateway.resilience.concurrency import RouteLimit
 from gateway.resilience.target_policy import TargetPolicy
 from gateway.settings.loader import ConfigError
@@ -63,16 +64,15 @@ class Container:
         # target (the executor reports, balancers read), and the circuit breakers, so the
         # state of an unchanged target survives a reload.
         self.target_load = TargetLoad()
-        self._breaker_listeners = ListenerFanout()
-        self.breakers = BreakerRegistry(settings.defaults.breaker, listener=self._breaker_listeners)
+        self.breakers = BreakerRegistry(settings.defaults.breaker)
         self.metrics.watch_breakers(self._named_breaker_states)
         self.breaker_sync = _breaker_sync(settings, self._env, self.breakers)
         if self.breaker_sync is not None:
             publish = self.breaker_sync.on_transition
-            self._breaker_listeners.add(
+            self.breakers.add_listener(
                 lambda key, state: None if key in self._client_named else publish(key, state)
             )
-            self.metrics.watch_shared_state(self.breaker_sync)
+            self.metrics.watch_shared_state(self.breaker_sync.health)
         self.target_policies: dict[str, TargetPolicy] = {}
         # Targets named by clients (prefix routes): the most recent few keep a policy.
         self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -48,6 +49,8 @@ from typing import NoReturn, Protocol
 import pybreaker
 
 from gateway.resilience.breaker_store import Clock, WindowedMemoryStorage
+
+_log = logging.getLogger("gateway.breaker")
 
 Listener = Callable[[str, "BreakerState"], None]
 
@@ -309,7 +312,8 @@ class BreakerRegistry:
         listener: Listener | None = None,
     ) -> None:
         self._clock = clock
-        self._listener = listener
+        # Every listener hears every breaker's transitions (metrics, sharing across replicas).
+        self._listeners: list[Listener] = [listener] if listener is not None else []
         self._lock = threading.Lock()
         self._default = BreakerLimits.of(default)
         self._overrides = {key: BreakerLimits.of(s) for key, s in (overrides or {}).items()}
@@ -360,7 +364,17 @@ class BreakerRegistry:
         return self._overrides.get(key, self._default)
 
     def _build(self, key: str) -> TargetBreaker:
-        return TargetBreaker(key, self._limits(key), clock=self._clock, listener=self._listener)
+        return TargetBreaker(key, self._limits(key), clock=self._clock, listener=self._tell)
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _tell(self, key: str, state: BreakerState) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(key, state)
+            except Exception:  # one listener's failure must not silence the others
+                _log.exception("breaker listener failed for %s", key)
 
 
 __all__ = [

@@ -20,84 +20,36 @@ and Redis being down or slow leaves each replica on its own breakers.
   backoff. Unpublished transitions stay in the outbox (coalesced per key); when Redis is
   back, this replica's still-open breakers are published again (Redis may have lost them)
   and the poll catches up with the others'.
-
-Wiring (in the container)::
-
-    fanout = ListenerFanout()                       # the registry takes one listener
-    breakers = BreakerRegistry(settings.defaults.breaker, listener=fanout)
-    url = env.get(settings.state.redis_url_env) if settings.state.redis_url_env else None
-    if url:
-        sync = RedisBreakerSync(url, breakers, replica_id=socket.gethostname() + ...)
-        fanout.add(sync.on_transition)
-        await sync.start()      # in Container.start(); `await sync.aclose()` in aclose()
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
-import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
-from gateway.resilience.breaker import BreakerRegistry, BreakerState, Listener
+from gateway.resilience.breaker import BreakerRegistry, BreakerState
+from gateway.resilience.breaker_wire import (
+    CLOSED,
+    DEFAULT_CHANNEL,
+    DEFAULT_PREFIX,
+    OPEN,
+    REDIS_ERRORS,
+    Transition,
+    default_replica_id,
+    event_message,
+    read_event,
+    read_opening,
+    stored_opening,
+)
+from gateway.resilience.redis_health import RedisHealth
 
 log = logging.getLogger("gateway.breaker_sync")
-
-DEFAULT_PREFIX = "switchyard:breaker:"
-# Target keys are `<backend>/<upstream model>`: they always hold a slash, so no key collides.
-DEFAULT_CHANNEL = "switchyard:breaker:_events"
-
-_OPEN = "open"
-_CLOSED = "closed"
-# What a Redis call can raise when the server is down, slow or answers garbage.
-_REDIS_ERRORS = (RedisError, OSError, TimeoutError, ValueError)
-
-
-class ListenerFanout:
-    """One registry listener that calls several (metrics, the Redis sync, ...) in order.
-
-    A listener that raises is logged and skipped, so one bad listener never breaks a
-    request or starves the others.
-    """
-
-    def __init__(self, *listeners: Listener) -> None:
-        self._listeners: tuple[Listener, ...] = tuple(listeners)
-
-    def add(self, listener: Listener) -> None:
-        self._listeners = (*self._listeners, listener)
-
-    def remove(self, listener: Listener) -> None:
-        self._listeners = tuple(x for x in self._listeners if x is not listener)
-
-    def __call__(self, key: str, state: BreakerState) -> None:
-        for listener in self._listeners:
-            try:
-                listener(key, state)
-            except Exception:
-                log.exception("breaker listener failed for %s", key)
-
-
-def default_replica_id() -> str:
-    """Host name, pid and a random suffix: unique per process, readable in Redis."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-@dataclass(frozen=True, slots=True)
-class _Event:
-    key: str
-    state: str  # _OPEN or _CLOSED
-    opened_at: float  # wall clock (time.time()) of the opening; 0 for a closing
 
 
 class RedisBreakerSync:
@@ -148,23 +100,18 @@ class RedisBreakerSync:
         self.channel = channel
         self.poll_interval = poll_interval
         self.op_timeout = op_timeout
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
-
-        self.errors = 0
-        self.connected = False
+        self.health = RedisHealth("breaker sync", backoff_initial, backoff_max)
         self.subscribed = False
         self.published = 0
         self.applied = 0
 
-        self._outage_logged = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake: asyncio.Event | None = None
         self._poll_now: asyncio.Event | None = None
         self._applying = threading.local()
         # All of the below is touched on the event loop's thread only.
-        self._outbox: dict[str, _Event] = {}
+        self._outbox: dict[str, Transition] = {}
         self._local_open: dict[str, float] = {}  # opened here: key -> wall-clock opened-at
         # Open here because another replica said so: key -> its wall-clock opened-at.
         self._remote_open: dict[str, float] = {}
@@ -177,7 +124,7 @@ class RedisBreakerSync:
         """The registry's listener. Never blocks, never awaits, never raises."""
         if getattr(self._applying, "key", None) == key or state is BreakerState.HALF_OPEN:
             return
-        event = _Event(key, _OPEN if state is BreakerState.OPEN else _CLOSED, time.time())
+        event = Transition(key, OPEN if state is BreakerState.OPEN else CLOSED, time.time())
         loop = self._loop
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
@@ -191,11 +138,11 @@ class RedisBreakerSync:
         except Exception:  # a closing loop: the transition stays local
             log.debug("breaker transition of %s not queued", key, exc_info=True)
 
-    def _enqueue(self, event: _Event) -> None:
+    def _enqueue(self, event: Transition) -> None:
         key = event.key
         self._touched[key] = time.monotonic()
         self._remote_open.pop(key, None)
-        if event.state == _OPEN:
+        if event.state == OPEN:
             self._local_open[key] = event.opened_at
         else:
             self._local_open.pop(key, None)
@@ -227,43 +174,36 @@ class RedisBreakerSync:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._owns_client:
-            with contextlib.suppress(*_REDIS_ERRORS):
+            with contextlib.suppress(*REDIS_ERRORS):
                 async with asyncio.timeout(self.op_timeout):
                     await self._client.aclose()
         self._loop = None
 
     # -- health --------------------------------------------------------------------------
 
+    @property
+    def errors(self) -> int:
+        return self.health.errors
+
+    @property
+    def connected(self) -> bool:
+        return self.health.connected
+
     def _failed(self, what: str, exc: BaseException) -> None:
-        self.errors += 1
-        self.connected = False
-        if not self._outage_logged:
-            self._outage_logged = True
-            log.warning(
-                "breaker sync: Redis unavailable (%s: %s: %s); breakers stay local until it "
-                "is back",
-                what,
-                type(exc).__name__,
-                exc,
-            )
+        self.health.failed(what, exc)
 
     def _succeeded(self) -> None:
-        if self.connected:
-            return
-        self.connected = True
-        if self._outage_logged:
-            self._outage_logged = False
-            log.warning("breaker sync: Redis reachable again; sharing breaker state")
+        if self.health.succeeded():
             # Redis may have lost what was published before: publish the openings again.
             for key, opened_at in self._local_open.items():
-                self._outbox.setdefault(key, _Event(key, _OPEN, opened_at))
+                self._outbox.setdefault(key, Transition(key, OPEN, opened_at))
             if self._outbox and self._wake is not None:
                 self._wake.set()
-        if self._poll_now is not None:
+        if self._poll_now is not None and self.health.just_connected:
             self._poll_now.set()
 
     def _backoff(self, current: float) -> float:
-        return min(self.backoff_max, max(self.backoff_initial, current * 2))
+        return self.health.backoff(current)
 
     # -- publishing --------------------------------------------------------------------
 
@@ -275,11 +215,11 @@ class RedisBreakerSync:
                 self._wake.clear()
                 await self._wake.wait()
             events, self._outbox = self._outbox, {}
-            failed: list[_Event] = []
+            failed: list[Transition] = []
             for event in events.values():
                 try:
                     await self._publish(event)
-                except _REDIS_ERRORS as exc:
+                except REDIS_ERRORS as exc:
                     self._failed("publish", exc)
                     failed.append(event)
                 except Exception:  # a bug, not an outage: drop the event, keep the task
@@ -296,24 +236,18 @@ class RedisBreakerSync:
             delay = self._backoff(delay)
             await asyncio.sleep(delay)
 
-    async def _publish(self, event: _Event) -> None:
-        message: dict[str, Any] = {
-            "replica": self.replica_id,
-            "key": event.key,
-            "state": event.state,
-        }
+    async def _publish(self, event: Transition) -> None:
         async with asyncio.timeout(self.op_timeout):
             pipe = self._client.pipeline(transaction=False)
-            if event.state == _OPEN:
+            if event.state == OPEN:
                 remaining = self._cooldown(event.key) - (time.time() - event.opened_at)
                 if remaining <= 0:
                     return  # the cooldown is over already: nothing left to share
-                message["opened_at"] = event.opened_at
-                value = json.dumps({"replica": self.replica_id, "opened_at": event.opened_at})
+                value = stored_opening(self.replica_id, event.opened_at)
                 pipe.set(self.prefix + event.key, value, px=max(1, int(remaining * 1000)))
             else:
                 pipe.delete(self.prefix + event.key)
-            pipe.publish(self.channel, json.dumps(message))
+            pipe.publish(self.channel, event_message(self.replica_id, event))
             await pipe.execute()
 
     # -- applying other replicas' transitions --------------------------------------------
@@ -357,16 +291,15 @@ class RedisBreakerSync:
 
     def _on_message(self, data: bytes | str) -> None:
         try:
-            message = json.loads(data)
-            replica, key, state = message["replica"], message["key"], message["state"]
-            if replica == self.replica_id or not isinstance(key, str):
+            replica, key, state, opened_at = read_event(data)
+            if replica == self.replica_id:
                 return
             if not self._is_known(key):
                 return
             self._touched[key] = time.monotonic()
-            if state == _OPEN:
-                self._apply_open(key, float(message["opened_at"]))
-            elif state == _CLOSED:
+            if state == OPEN:
+                self._apply_open(key, opened_at)
+            elif state == CLOSED:
                 self._apply_closed(key)
         except Exception:
             log.warning("breaker sync: ignored a bad message %r", data, exc_info=True)
@@ -389,13 +322,13 @@ class RedisBreakerSync:
                         )
                     if message is not None and message.get("type") == "message":
                         self._on_message(message["data"])
-            except _REDIS_ERRORS as exc:
+            except REDIS_ERRORS as exc:
                 self._failed("subscribe", exc)
             except Exception:
                 log.exception("breaker sync: subscriber failed")
             finally:
                 self.subscribed = False
-                with contextlib.suppress(*_REDIS_ERRORS):
+                with contextlib.suppress(*REDIS_ERRORS):
                     async with asyncio.timeout(self.op_timeout):
                         await pubsub.aclose()  # type: ignore[no-untyped-call]
             delay = self._backoff(delay)
@@ -407,7 +340,7 @@ class RedisBreakerSync:
         while True:
             try:
                 await self._poll()
-            except _REDIS_ERRORS as exc:
+            except REDIS_ERRORS as exc:
                 self._failed("poll", exc)
                 delay = self._backoff(delay)
             except Exception:
@@ -457,12 +390,11 @@ class RedisBreakerSync:
                     self._apply_closed(key)
                 continue
             try:
-                value = json.loads(raw)
-                if value["replica"] == self.replica_id:
-                    continue
-                self._apply_open(key, float(value["opened_at"]))
+                replica, opened_at = read_opening(raw)
+                if replica != self.replica_id:
+                    self._apply_open(key, opened_at)
             except Exception:
                 log.warning("breaker sync: ignored a bad value at %s", key, exc_info=True)
 
 
-__all__ = ["DEFAULT_CHANNEL", "DEFAULT_PREFIX", "ListenerFanout", "RedisBreakerSync"]
+__all__ = ["DEFAULT_CHANNEL", "DEFAULT_PREFIX", "RedisBreakerSync"]

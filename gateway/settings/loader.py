@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import yaml
 
+from gateway.settings.checks import cross_check
 from gateway.settings.schema import Settings
 
 ENV_PREFIX = "GATEWAY__"
@@ -110,116 +111,6 @@ def _scalar(text: str) -> Any:
     if isinstance(value, str) and _EXPONENT_RE.match(value):
         return float(value)  # YAML 1.1 reads `1e3` as a string
     return value
-
-
-def cross_check(settings: Settings) -> list[str]:
-    """Checks that span sections: references between backends and models."""
-    problems: list[str] = []
-    model_ids = [m.id for m in settings.models]
-    seen: set[str] = set()
-    for i, route in enumerate(settings.models):
-        where = f"$.models[{i}]"
-        if route.id in seen:
-            problems.append(f"{where}.id: duplicate model id `{route.id}`")
-        seen.add(route.id)
-        problems.extend(_target_problems(settings, route, where))
-        if route.id.endswith("/*") is False and "*" in route.id:
-            problems.append(f"{where}.id: `*` is only allowed as a trailing `/*`")
-        for j, fallback in enumerate(route.fallbacks):
-            if fallback.endswith("/*"):
-                problems.append(
-                    f"{where}.fallbacks[{j}]: `{fallback}` is a prefix route; a fallback "
-                    "must be an exact model id"
-                )
-            elif fallback not in model_ids:
-                problems.append(
-                    f"{where}.fallbacks[{j}]: unknown model `{fallback}` "
-                    f"(it must be the id of another entry in `models`)"
-                )
-    problems.extend(_fallback_cycles(settings))
-    return problems
-
-
-def _classifier_problems(route: Any, model_ids: list[str], where: str) -> list[str]:
-    """A `route_by` route names other model ids; each must exist (and not be itself)."""
-    if route.backend is not None or route.targets:
-        return [f"{where}: a `route_by` route picks other models: drop `backend` / `targets`"]
-    if route.max_concurrency is not None:
-        return [
-            f"{where}.max_concurrency: set it on the models a `route_by` route picks "
-            "(their limits apply)"
-        ]
-    named: list[tuple[str, str | None]] = []
-    if route.route_by == "intent":
-        if not route.intents:
-            return [f"{where}.intents: a `route_by: intent` route needs at least one intent"]
-        named.append((f"{where}.default", route.default))
-        named += [(f"{where}.intents[{k}].model", i.model) for k, i in enumerate(route.intents)]
-        names = [i.name for i in route.intents]
-        if len(set(names)) != len(names):
-            return [f"{where}.intents: intent names must be unique"]
-    else:
-        named += [(f"{where}.simple", route.simple), (f"{where}.complex", route.complex)]
-    problems = []
-    for path, model in named:
-        if model is None:
-            problems.append(f"{path}: required for `route_by: {route.route_by}`")
-        elif model == route.id or model not in model_ids:
-            problems.append(
-                f"{path}: unknown model `{model}` (it must be the id of another entry in `models`)"
-            )
-    return problems
-
-
-def _target_problems(settings: Settings, route: Any, where: str) -> list[str]:
-    if route.route_by is not None:
-        return _classifier_problems(route, [m.id for m in settings.models], where)
-    if route.backend is not None and route.targets:
-        return [f"{where}: set either `backend` (one target) or `targets`, not both"]
-    if route.backend is None and not route.targets:
-        return [f"{where}: set `backend` (one target) or `targets`"]
-    known = ", ".join(sorted(settings.backends)) or "none are defined"
-    problems = []
-    named = (
-        [(f"{where}.backend", route.backend)]
-        if route.backend is not None
-        else [(f"{where}.targets[{k}].backend", t.backend) for k, t in enumerate(route.targets)]
-    )
-    for path, backend in named:
-        if backend not in settings.backends:
-            problems.append(f"{path}: unknown backend `{backend}` (defined: {known})")
-    return problems
-
-
-def _fallback_cycles(settings: Settings) -> list[str]:
-    """A route whose fallbacks lead back to itself would try the same targets forever."""
-    fallbacks = {m.id: list(m.fallbacks) for m in settings.models}
-    index = {m.id: i for i, m in enumerate(settings.models)}
-    problems: list[str] = []
-    for start, first in fallbacks.items():
-        path = [start]
-        stack = [(start, iter(first))]
-        on_path = {start}
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                on_path.discard(node)
-                path.pop()
-                continue
-            if child == start:
-                chain = " -> ".join([*path, start])
-                problems.append(
-                    f"$.models[{index[start]}].fallbacks: fallbacks form a cycle ({chain})"
-                )
-                stack.clear()
-                break
-            if child in fallbacks and child not in on_path:
-                on_path.add(child)
-                path.append(child)
-                stack.append((child, iter(fallbacks[child])))
-    return problems
 
 
 # --- strict decoding that reports every error ---------------------------------------------

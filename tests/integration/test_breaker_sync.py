@@ -15,7 +15,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.resilience.breaker import BreakerLimits, BreakerRegistry, BreakerState
-from gateway.resilience.breaker_sync import ListenerFanout, RedisBreakerSync
+from gateway.resilience.breaker_sync import RedisBreakerSync
 from tests.support import RedisServer
 
 pytestmark = pytest.mark.anyio
@@ -37,12 +37,11 @@ def redis_server() -> Iterator[RedisServer]:
 
 class Replica:
     def __init__(self, url: str, name: str, backoff_max: float = 2.0) -> None:
-        self.fanout = ListenerFanout()
-        self.registry = BreakerRegistry(LIMITS, listener=self.fanout)
+        self.registry = BreakerRegistry(LIMITS)
         self.registry.get(KEY)  # a configured target: known from the start
         self.client = aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self.sync = RedisBreakerSync(self.client, self.registry, name, backoff_max=backoff_max)
-        self.fanout.add(self.sync.on_transition)
+        self.registry.add_listener(self.sync.on_transition)
 
     def fail(self, times: int) -> None:
         breaker = self.registry.get(KEY)
