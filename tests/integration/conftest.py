@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -38,3 +40,16 @@ async def http(container: Container) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client
+
+
+@contextlib.asynccontextmanager
+async def served(document: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
+    """The app of a policy document, in process, started and closed around the block."""
+    built = Container(parse_settings(document, "test", {}), env={})
+    await built.start()
+    transport = httpx.ASGITransport(app=create_app(built.settings, built))
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+            yield client
+    finally:
+        await built.aclose()

@@ -11,9 +11,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.app import create_app
 from gateway.container import Container
 from gateway.settings.loader import parse_settings
+from tests.integration.conftest import served
 
 pytestmark = pytest.mark.anyio
 COOLDOWN = 0.4
@@ -42,12 +42,8 @@ BODY = {"messages": [{"role": "user", "content": "hello"}]}
 
 @pytest.fixture()
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    container = Container(parse_settings(SETTINGS, "test", {}), env={})
-    await container.start()
-    transport = httpx.ASGITransport(app=create_app(container.settings, container))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with served(SETTINGS) as client:
         yield client
-    await container.aclose()
 
 
 async def flaky(http: httpx.AsyncClient) -> tuple[int, str, str]:

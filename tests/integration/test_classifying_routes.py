@@ -9,9 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.container import Container
 from gateway.settings.loader import ConfigError, parse_settings
+from tests.integration.conftest import served
 
 pytestmark = pytest.mark.anyio
 ROUTES: list[dict[str, Any]] = [
@@ -68,12 +67,8 @@ SETTINGS = {
 
 @pytest.fixture()
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    container = Container(parse_settings(SETTINGS, "test", {}), env={})
-    await container.start()
-    transport = httpx.ASGITransport(app=create_app(container.settings, container))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with served(SETTINGS) as client:
         yield client
-    await container.aclose()
 
 
 async def ask(http: httpx.AsyncClient, model: str, text: str) -> httpx.Response:

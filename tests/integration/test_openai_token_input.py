@@ -10,9 +10,7 @@ import numpy as np
 import pytest
 import tiktoken
 
-from gateway.app import create_app
-from gateway.container import Container
-from gateway.settings.loader import parse_settings
+from tests.integration.conftest import served
 
 pytestmark = pytest.mark.anyio
 MODEL = "all-minilm-l6-v2"
@@ -30,12 +28,8 @@ def cl100k() -> tiktoken.Encoding:
 
 @pytest.fixture()
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    container = Container(parse_settings(SETTINGS, "test", {}), env={})
-    await container.start()
-    transport = httpx.ASGITransport(app=create_app(container.settings, container))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with served(SETTINGS) as client:
         yield client
-    await container.aclose()
 
 
 async def _vectors(http: httpx.AsyncClient, given: object) -> list[np.ndarray]:

@@ -8,9 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from gateway.app import create_app
-from gateway.container import Container
-from gateway.settings.loader import parse_settings
+from tests.integration.conftest import served
 
 pytestmark = pytest.mark.anyio
 SETTINGS = {
@@ -36,12 +34,8 @@ BODY = {"messages": [{"role": "user", "content": "hello there"}]}
 
 @pytest.fixture()
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    container = Container(parse_settings(SETTINGS, "test", {}), env={})
-    await container.start()
-    transport = httpx.ASGITransport(app=create_app(container.settings, container))
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    async with served(SETTINGS) as client:
         yield client
-    await container.aclose()
 
 
 def where(response: httpx.Response) -> tuple[str | None, str | None, str | None]:
