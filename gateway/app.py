@@ -11,16 +11,18 @@ import msgspec
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
+from gateway.api.admin_keys import admin_key_handlers
 from gateway.api.completions import completion_handlers
 from gateway.api.errors import render_error
 from gateway.api.health import health_handlers
 from gateway.api.models import model_handlers
 from gateway.config_watch import ConfigWatcher
 from gateway.container import Container
+from gateway.keys import KeyTable
 from gateway.runtime import tune_gc
 from gateway.settings.schema import Settings
 from middleware.access_log import AccessLogMiddleware
-from middleware.auth import AuthMiddleware, KeyRecord
+from middleware.auth import AuthMiddleware
 from middleware.background_writer import BackgroundWriter
 from middleware.body_limit import BodyLimitMiddleware
 from middleware.request_id import RequestIdMiddleware
@@ -53,6 +55,7 @@ def create_app(
             ),
             *model_handlers(lambda: container.catalog, container.created),
             *health_handlers(container.not_ready, container.metrics, container.breaker_states),
+            *admin_key_handlers(lambda: container.keys),
         ],
         on_startup=[
             container.start,
@@ -68,32 +71,21 @@ def create_app(
     )
     app.state.container = container
     wrapped: Any = BodyLimitMiddleware(app, max_bytes=server.max_body_bytes)
-    wrapped = _auth(settings, wrapped)
+    wrapped = _auth(settings, container.keys, wrapped)
     wrapped = AccessLogMiddleware(
         wrapped, observe=container.metrics.observe, enabled=server.access_log, writer=access_log
     )
     return RequestIdMiddleware(wrapped, overhead_header=server.overhead_header)
 
 
-def _auth(settings: Settings, app: Any) -> Any:
+def _auth(settings: Settings, keys: KeyTable, app: Any) -> Any:
     """Keys are checked before the body limit reads anything (and before any parsing)."""
     auth = settings.auth
     if not auth.required:
         return app
     admin = os.environ.get(auth.admin_key_env) if auth.admin_key_env else None
-    records = [
-        KeyRecord(
-            id=k.id,
-            sha256=k.sha256,
-            tenant=k.tenant,
-            models=tuple(k.models) if k.models is not None else None,
-            expires=k.expires,
-            priority=k.priority,
-        )
-        for k in settings.keys
-    ]
     admin_hash = hashlib.sha256(admin.encode()).hexdigest() if admin else None
-    return AuthMiddleware(app, required=True, keys=records, admin_sha256=admin_hash)
+    return AuthMiddleware(app, required=True, keys=keys, admin_sha256=admin_hash)
 
 
 def _cors(origins: list[str]) -> CORSConfig | None:

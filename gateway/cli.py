@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from gateway.cli_keys import add_keys_parser, run_keys
 from gateway.settings.defaults import upstream_document
 from gateway.settings.loader import ConfigError, load_settings, parse_settings
 from gateway.settings.schema import OpenAIBackendSpec, Settings
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate a policy file and print every error")
     check.add_argument("file")
     commands.add_parser("schema", help="print the policy file's JSON Schema")
+    add_keys_parser(commands)
     return parser
 
 
@@ -65,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "check":
         return _check(args.file)
+    if args.command == "keys":
+        return run_keys(args)
     return _serve(args)
 
 

@@ -20,6 +20,7 @@ from gateway.backends.http_pool import HTTPPool
 from gateway.backends.llama_cpp import LlamaCppBackend
 from gateway.backends.onnx_embedder import OnnxEmbedderBackend
 from gateway.backends.openai_compat import OpenAICompatBackend
+from gateway.keys import KeyTable, connect_redis
 from gateway.model_files import ModelFileError
 from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
@@ -78,6 +79,13 @@ class Container:
         self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()
         self._route_limits: dict[str, RouteLimit] = {}
         self._install(settings, _build_backends(settings, self._env, self.pool))
+        redis_env = settings.state.redis_url_env
+        redis_url = self._env.get(redis_env) if redis_env else None
+        # Checked by `_breaker_sync` above: set whenever `redis_url_env` is.
+        self.keys_redis = (
+            connect_redis(redis_url, settings.state.timeout_seconds) if redis_url else None
+        )
+        self.keys = KeyTable.from_settings(settings, self.keys_redis)
         self._retired: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -152,6 +160,7 @@ class Container:
                 await backend.aclose()  # nothing of the rejected config stays behind
             raise
         self._install(settings, fresh)
+        self.keys.replace_file_keys(settings.keys)
         if self.discovery.enabled:
             await self.discovery.refresh()
         let_go = [b for n, b in old_backends.items() if fresh.get(n) is not b]
@@ -203,6 +212,7 @@ class Container:
         return {key: state.name.lower() for key, state in self._named_breaker_states().items()}
 
     async def start(self) -> None:
+        await self.keys.start()
         if self.breaker_sync is not None:
             await self.breaker_sync.start()
         await self.pool.start()
@@ -242,6 +252,9 @@ class Container:
         for backend in self.backends.values():
             await backend.aclose()
         await self.pool.aclose()
+        await self.keys.aclose()
+        if self.keys_redis is not None:
+            await self.keys_redis.aclose()
 
 
 def _breaker_sync(

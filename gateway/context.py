@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.protocol.common import Usage
 
@@ -39,6 +40,11 @@ class RequestContext:
     deadline: float | None = None
     # Queue priority at a busy local model: lower runs sooner (from `x-priority`).
     priority: int = 0
+    # The caller's key record (`middleware.auth.KeyRecord`: limits, budget), or None when
+    # auth is off (written by authentication; typed loosely: the context sits below it).
+    key: Any = None
+    # Rate-limit state for the `x-ratelimit-*` headers, or None (written by admission).
+    rate_limits: Any = None
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead
     # (added to by backends).
     backend_seconds: float = 0.0

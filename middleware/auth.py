@@ -4,21 +4,26 @@ as Anthropic-style clients send it) against the sha256 hashes in the policy file
 With `auth.required`, every `/v1/*` request needs a valid, unexpired key (else 401
 `invalid_api_key`); `/metrics` and `/admin/*` need the admin key when one is configured;
 `/healthz` and `/readyz` stay open. The key's id, tenant, model allow-list and priority go on
-the request context. Keys are hashed at once and never logged or echoed.
+the request context, and the record itself (limits, budget) as `ctx.key`. Keys are hashed at
+once and never logged or echoed; which hashes are valid (file keys, created keys,
+revocations, expiry) is the `KeyTable`'s business.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
 from gateway.error_response import send_error_response
 from gateway.errors import AuthenticationError
+from gateway.settings.schema import Budget, Limits
+
+if TYPE_CHECKING:  # the table builds KeyRecords: a runtime import would be a cycle
+    from gateway.keys.table import KeyTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +34,8 @@ class KeyRecord:
     models: tuple[str, ...] | None = None
     expires: datetime | None = None
     priority: int = 0
+    limits: Limits | None = None
+    budget: Budget | None = None
 
 
 class AuthMiddleware:
@@ -37,12 +44,12 @@ class AuthMiddleware:
         app: Any,
         *,
         required: bool,
-        keys: Sequence[KeyRecord],
+        keys: KeyTable,
         admin_sha256: str | None = None,
     ) -> None:
         self.app = app
         self.required = required
-        self._by_hash: Mapping[str, KeyRecord] = {k.sha256: k for k in keys}
+        self._keys = keys
         self._admin = admin_sha256
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -51,7 +58,7 @@ class AuthMiddleware:
             return
         path: str = scope["path"]
         if path.startswith("/v1/"):
-            record = self._key_of(scope)
+            record = await self._key_of(scope)
             if record is None:
                 await send_error_response(send, _refused())
                 return
@@ -61,6 +68,7 @@ class AuthMiddleware:
                 ctx.tenant = record.tenant
                 ctx.allowed_models = record.models
                 ctx.priority = record.priority
+                ctx.key = record
         elif (path == "/metrics" or path.startswith("/admin")) and self._admin is not None:
             digest = _presented_hash(scope)
             if digest is None or not hmac.compare_digest(digest, self._admin):
@@ -68,15 +76,13 @@ class AuthMiddleware:
                 return
         await self.app(scope, receive, send)
 
-    def _key_of(self, scope: Any) -> KeyRecord | None:
+    async def _key_of(self, scope: Any) -> KeyRecord | None:
         digest = _presented_hash(scope)
         if digest is None:
             return None
-        record = self._by_hash.get(digest)
+        record = await self._keys.resolve(digest)  # revocation and expiry included
         # The lookup is by hash; the comparison is constant-time all the same.
         if record is None or not hmac.compare_digest(record.sha256, digest):
-            return None
-        if record.expires is not None and _utc(record.expires) <= datetime.now(UTC):
             return None
         return record
 
@@ -91,10 +97,6 @@ def _presented_hash(scope: Any) -> str | None:
         if name == b"x-api-key" and value.strip():
             return hashlib.sha256(value.strip()).hexdigest()
     return None
-
-
-def _utc(when: datetime) -> datetime:
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _refused(message: str | None = None) -> AuthenticationError:

@@ -213,6 +213,8 @@ class ModelRoute(Config, frozen=True):
     # `queue_timeout_seconds` for a slot, then gets a 429 with `retry-after`.
     max_concurrency: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
     queue_timeout_seconds: Annotated[float, Meta(ge=0, le=600)] = 1.0
+    # Rate limits on the whole route (every caller together), beside each key's and tenant's.
+    limits: Limits | None = None
     owned_by: str = "gateway"
     # A prompt longer than a local model's window: `error` (400 context_length_exceeded) or
     # `trim_oldest` (drop the oldest turns, always keeping system messages and the last turn).
@@ -265,6 +267,8 @@ class Defaults(Config, frozen=True):
     # `x-stainless-read-timeout` header the OpenAI SDKs send) lowers it. None: only the
     # backends' own timeouts apply.
     deadline_seconds: PositiveSeconds | None = None
+    # What a token limit reserves for the completion when a request sets no `max_tokens`.
+    estimated_completion_tokens: Annotated[int, Meta(ge=1, le=1_000_000)] = 256
 
 
 class Server(Config, frozen=True):
@@ -293,6 +297,39 @@ class Auth(Config, frozen=True):
     admin_key_env: EnvVarName | None = None
 
 
+class Limits(Config, frozen=True):
+    """Rate limits over a sliding 60-second window (exact: never more than `rpm` requests
+    in any 60 s), and requests in flight. Unset: no limit of that kind."""
+
+    rpm: Annotated[int, Meta(ge=1, le=10_000_000)] | None = None
+    # Tokens per minute: a request reserves its prompt plus `max_tokens` (or
+    # `defaults.estimated_completion_tokens`) and is settled with the real usage afterwards.
+    tpm: Annotated[int, Meta(ge=1, le=10_000_000_000)] | None = None
+    max_parallel: Annotated[int, Meta(ge=1, le=1_000_000)] | None = None
+
+
+class Budget(Config, frozen=True):
+    """Spend caps in USD (cost from `prices` and the reported usage), per UTC day / month;
+    exhausted: 429 `insufficient_quota` until the period ends."""
+
+    usd_per_day: Annotated[float, Meta(gt=0)] | None = None
+    usd_per_month: Annotated[float, Meta(gt=0)] | None = None
+
+
+class Tenant(Config, frozen=True):
+    """Limits and budget shared by every key of one tenant."""
+
+    limits: Limits | None = None
+    budget: Budget | None = None
+
+
+class Price(Config, frozen=True):
+    """USD per 1M tokens."""
+
+    input: Annotated[float, Meta(ge=0)] = 0.0
+    output: Annotated[float, Meta(ge=0)] = 0.0
+
+
 class ApiKey(Config, frozen=True):
     """A client key, stored as its sha256 (hex) only: the key itself never appears here."""
 
@@ -306,6 +343,8 @@ class ApiKey(Config, frozen=True):
     # Queue priority at a busy local model (lower runs sooner); `x-priority` may only
     # raise the number (run later), never jump the queue.
     priority: Annotated[int, Meta(ge=-10, le=10)] = 0
+    limits: Limits | None = None
+    budget: Budget | None = None
 
 
 class State(Config, frozen=True):
@@ -314,6 +353,12 @@ class State(Config, frozen=True):
     # The environment variable holding a Redis URL (`redis://host:6379/0`): circuit-breaker
     # state is then shared by every replica; Redis down leaves each on its own state.
     redis_url_env: EnvVarName | None = None
+    # Redis unreachable: `fail_open` (each replica enforces limits and budgets on its own,
+    # logs a warning and sets `gateway_state_degraded`) or `fail_closed` (503 with
+    # `retry-after` for requests that need shared state).
+    on_unavailable: Literal["fail_open", "fail_closed"] = "fail_open"
+    # Every Redis call is bounded by this (an unreachable Redis never hangs a request).
+    timeout_seconds: Annotated[float, Meta(gt=0, le=10)] = 0.25
 
 
 class Settings(Config, frozen=True):
@@ -323,5 +368,9 @@ class Settings(Config, frozen=True):
     state: State = field(default_factory=State)
     auth: Auth = field(default_factory=Auth)
     keys: list[ApiKey] = field(default_factory=list)
+    tenants: dict[Name, Tenant] = field(default_factory=dict)
+    # Per model: the route id or the upstream model name (the upstream name wins). Models
+    # without a price cost nothing (local models, unless priced).
+    prices: dict[Name, Price] = field(default_factory=dict)
     backends: dict[Name, BackendSpec] = field(default_factory=dict)
     models: list[ModelRoute] = field(default_factory=list)

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
-from middleware.auth import AuthMiddleware, KeyRecord
+from gateway.keys import KeyTable
+from gateway.settings.schema import ApiKey, Budget, Limits
+from middleware.auth import AuthMiddleware
 
 KEY = b"sk-unit-0123456789"
 
 
-def call(headers: list[tuple[bytes, bytes]], record: KeyRecord) -> tuple[int | None, Any]:
+def call(headers: list[tuple[bytes, bytes]], entry: ApiKey) -> tuple[int | None, Any]:
     seen: dict[str, Any] = {}
     statuses: list[int] = []
 
@@ -27,17 +29,18 @@ def call(headers: list[tuple[bytes, bytes]], record: KeyRecord) -> tuple[int | N
     ctx = RequestContext(request_id="r", endpoint="/v1/chat/completions")
     scope = {"type": "http", "path": "/v1/chat/completions", "headers": headers,
              CONTEXT_SCOPE_KEY: ctx}  # fmt: skip
-    asyncio.run(AuthMiddleware(app, required=True, keys=[record])(scope, None, send))
+    table = KeyTable([entry])
+    asyncio.run(AuthMiddleware(app, required=True, keys=table)(scope, None, send))
     return (statuses[0] if statuses else None), seen.get("ctx")
 
 
-def record(**extra: Any) -> KeyRecord:
-    return KeyRecord(id="k1", sha256=hashlib.sha256(KEY).hexdigest(), **extra)
+def record(**extra: Any) -> ApiKey:
+    return ApiKey(id="k1", sha256=hashlib.sha256(KEY).hexdigest(), **extra)
 
 
 def test_a_valid_key_names_the_principal_and_its_floor_priority() -> None:
     status, ctx = call(
-        [(b"authorization", b"Bearer " + KEY)], record(tenant="t", models=("m",), priority=3)
+        [(b"authorization", b"Bearer " + KEY)], record(tenant="t", models=["m"], priority=3)
     )
     assert status is None and ctx is not None
     assert (ctx.principal, ctx.tenant, ctx.allowed_models, ctx.priority) == ("k1", "t", ("m",), 3)
@@ -54,3 +57,16 @@ def test_expiry_is_checked_at_each_request() -> None:
 
 def test_other_schemes_are_refused() -> None:
     assert call([(b"authorization", b"Basic " + KEY)], record())[0] == 401
+
+
+def test_the_record_itself_carries_limits_and_budget() -> None:
+    limits, budget = Limits(rpm=5), Budget(usd_per_day=1.5)
+    status, ctx = call([(b"x-api-key", KEY)], record(limits=limits, budget=budget))
+    assert status is None and ctx.key is not None
+    assert (ctx.key.id, ctx.key.limits, ctx.key.budget) == ("k1", limits, budget)
+
+
+def test_a_revoked_key_is_refused() -> None:
+    table = KeyTable([record()])
+    assert asyncio.run(table.revoke("k1"))
+    assert asyncio.run(table.resolve(hashlib.sha256(KEY).hexdigest())) is None
