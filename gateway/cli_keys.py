@@ -23,7 +23,7 @@ import msgspec
 from gateway.errors import GatewayError
 from gateway.keys import KeySpec, KeyTable, sha256_hex, yaml_entry
 from gateway.keys.records import new_entry, new_secret
-from gateway.keys.table import connect_redis
+from gateway.resilience.redis_client import connect_redis
 from gateway.settings.loader import ConfigError, load_settings
 from gateway.settings.schema import Settings
 

@@ -14,13 +14,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 
+from redis.asyncio import Redis
+
 from gateway.backends.base import Backend, ModelLister
 from gateway.backends.fake import FakeBackend
 from gateway.backends.http_pool import HTTPPool
 from gateway.backends.llama_cpp import LlamaCppBackend
 from gateway.backends.onnx_embedder import OnnxEmbedderBackend
 from gateway.backends.openai_compat import OpenAICompatBackend
-from gateway.keys import KeyTable, connect_redis
+from gateway.keys import KeyTable
 from gateway.model_files import ModelFileError
 from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
@@ -30,6 +32,7 @@ from gateway.resilience.breaker import BreakerRegistry, BreakerState
 from gateway.resilience.breaker_sync import RedisBreakerSync
 from gateway.resilience.breaker_wire import default_replica_id
 from gateway.resilience.concurrency import RouteLimit
+from gateway.resilience.redis_client import connect_redis
 from gateway.resilience.target_policy import TargetPolicy
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import (
@@ -67,7 +70,9 @@ class Container:
         self.target_load = TargetLoad()
         self.breakers = BreakerRegistry(settings.defaults.breaker)
         self.metrics.watch_breakers(self._named_breaker_states)
-        self.breaker_sync = _breaker_sync(settings, self._env, self.breakers)
+        # One client for every piece of shared state (breakers, keys).
+        self.redis = _redis(settings, self._env)
+        self.breaker_sync = None if self.redis is None else _breaker_sync(self.redis, self.breakers)
         if self.breaker_sync is not None:
             publish = self.breaker_sync.on_transition
             self.breakers.add_listener(
@@ -79,13 +84,7 @@ class Container:
         self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()
         self._route_limits: dict[str, RouteLimit] = {}
         self._install(settings, _build_backends(settings, self._env, self.pool))
-        redis_env = settings.state.redis_url_env
-        redis_url = self._env.get(redis_env) if redis_env else None
-        # Checked by `_breaker_sync` above: set whenever `redis_url_env` is.
-        self.keys_redis = (
-            connect_redis(redis_url, settings.state.timeout_seconds) if redis_url else None
-        )
-        self.keys = KeyTable.from_settings(settings, self.keys_redis)
+        self.keys = KeyTable.from_settings(settings, self.redis)
         self._retired: set[asyncio.Task[None]] = set()
         self._started = False
 
@@ -212,7 +211,8 @@ class Container:
         return {key: state.name.lower() for key, state in self._named_breaker_states().items()}
 
     async def start(self) -> None:
-        await self.keys.start()
+        if self.settings.auth.required:  # without auth no request reads a key: no polling
+            await self.keys.start()
         if self.breaker_sync is not None:
             await self.breaker_sync.start()
         await self.pool.start()
@@ -253,13 +253,11 @@ class Container:
             await backend.aclose()
         await self.pool.aclose()
         await self.keys.aclose()
-        if self.keys_redis is not None:
-            await self.keys_redis.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()
 
 
-def _breaker_sync(
-    settings: Settings, env: Mapping[str, str], breakers: BreakerRegistry
-) -> RedisBreakerSync | None:
+def _redis(settings: Settings, env: Mapping[str, str]) -> Redis | None:
     name = settings.state.redis_url_env
     if name is None:
         return None
@@ -269,9 +267,13 @@ def _breaker_sync(
             "the environment",
             [f"$.state.redis_url_env: environment variable `{name}` is not set"],
         )
+    return connect_redis(url, settings.state.timeout_seconds)
+
+
+def _breaker_sync(client: Redis, breakers: BreakerRegistry) -> RedisBreakerSync:
     # Other replicas' news applies only to targets this one knows (never creates one).
     return RedisBreakerSync(
-        url, breakers, default_replica_id(), accept=lambda key: key in breakers.states()
+        client, breakers, default_replica_id(), accept=lambda key: key in breakers.states()
     )
 
 

@@ -10,7 +10,7 @@ from gateway.keys.records import (
     yaml_entry,
 )
 from gateway.keys.redis_store import RedisKeyStore
-from gateway.keys.table import KeyTable, connect_redis
+from gateway.keys.table import KeyTable
 
 __all__ = [
     "KEY_PREFIX",
@@ -19,7 +19,6 @@ __all__ = [
     "KeySpec",
     "KeyTable",
     "RedisKeyStore",
-    "connect_redis",
     "sha256_hex",
     "yaml_entry",
 ]

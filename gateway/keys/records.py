@@ -96,17 +96,9 @@ def record_of(entry: ApiKey) -> KeyRecord:
 
 
 def listing_of(entry: ApiKey, source: Source, revoked: bool) -> KeyListing:
-    return KeyListing(
-        id=entry.id,
-        tenant=entry.tenant,
-        models=entry.models,
-        expires=entry.expires,
-        priority=entry.priority,
-        limits=entry.limits,
-        budget=entry.budget,
-        source=source,
-        revoked=revoked,
-    )
+    fields = msgspec.structs.asdict(entry)
+    del fields["sha256"]  # a listing never shows the hash
+    return KeyListing(**fields, source=source, revoked=revoked)
 
 
 def yaml_entry(entry: ApiKey) -> str:

@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from gateway.errors import ServiceUnavailableError
 from gateway.keys.records import (
@@ -259,15 +257,3 @@ class KeyTable:
 
 def _unavailable(what: str) -> ServiceUnavailableError:
     return ServiceUnavailableError(f"The key store (Redis) is unreachable: {what}.")
-
-
-def connect_redis(url: str, timeout: float) -> aioredis.Redis:
-    """A client whose every socket operation is bounded (an unreachable Redis never hangs a
-    request); the caller closes it."""
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        # No retries inside the client: the poller has its own backoff, a request none.
-        retry=Retry(NoBackoff(), 0),
-    )

@@ -14,6 +14,7 @@ from gateway.errors import ServiceUnavailableError
 from gateway.quota.memory import MemoryQuotaStore
 from gateway.quota.model import Ask, Decision, QuotaStore
 from gateway.quota.redis_store import RedisQuotaStore
+from gateway.resilience.breaker_wire import REDIS_ERRORS
 from gateway.resilience.redis_health import RedisHealth
 
 FailMode = Literal["fail_open", "fail_closed"]
@@ -52,7 +53,7 @@ class SharedQuota:
         try:
             async with asyncio.timeout(self._timeout):
                 decision = await shared.admit(ask)
-        except (OSError, TimeoutError, ConnectionError, _RedisError) as exc:
+        except REDIS_ERRORS as exc:
             self.health.failed("admit", exc)
             self._backoff = self.health.backoff(self._backoff)
             self._retry_at = self._clock() + self._backoff
@@ -71,9 +72,3 @@ class SharedQuota:
                 retry_after=max(1.0, self._backoff),
             )
         return self.local.admit_now(ask), self.local
-
-
-try:
-    from redis.exceptions import RedisError as _RedisError
-except ImportError:  # pragma: no cover - redis is a dependency
-    _RedisError = OSError  # type: ignore[assignment,misc]

@@ -47,6 +47,7 @@ from gateway.resilience.breaker_wire import (
     read_opening,
     stored_opening,
 )
+from gateway.resilience.redis_client import connect_redis
 from gateway.resilience.redis_health import RedisHealth
 
 log = logging.getLogger("gateway.breaker_sync")
@@ -82,12 +83,7 @@ class RedisBreakerSync:
         backoff_max: float = 2.0,
     ) -> None:
         if isinstance(client, str):
-            self._client = aioredis.Redis.from_url(
-                client,
-                socket_timeout=op_timeout,
-                socket_connect_timeout=op_timeout,
-                retry_on_timeout=False,
-            )
+            self._client = connect_redis(client, op_timeout)
             self._owns_client = True
         else:
             self._client = client

@@ -8,7 +8,7 @@ import socket
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -23,16 +23,6 @@ pytestmark = pytest.mark.anyio
 KEY = "a/echo"
 LIMITS = BreakerLimits(failures=3, window_seconds=30, cooldown_seconds=5)
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture()
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Replica:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.asyncio as aioredis
 
 from gateway.keys import DuplicateKeyIdError, KeySpec, KeyTable, RedisKeyStore, sha256_hex
-from gateway.keys.table import connect_redis
+from gateway.resilience.redis_client import connect_redis
 from gateway.settings.schema import ApiKey, Limits
 from tests.support import RedisServer
 
@@ -70,16 +70,6 @@ async def test_a_file_reload_keeps_created_keys_and_revocations() -> None:
 
 
 # -- through Redis ----------------------------------------------------------------------
-
-
-@pytest.fixture()
-def redis_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture()
