@@ -16,6 +16,7 @@ from gateway.api.completions import completion_handlers
 from gateway.api.errors import render_error
 from gateway.api.health import health_handlers
 from gateway.api.models import model_handlers
+from gateway.api.usage import usage_handlers
 from gateway.config_watch import ConfigWatcher
 from gateway.container import Container
 from gateway.keys import KeyTable
@@ -56,6 +57,11 @@ def create_app(
             *model_handlers(lambda: container.catalog, container.created),
             *health_handlers(container.not_ready, container.metrics, container.breaker_states),
             *admin_key_handlers(lambda: container.keys),
+            *usage_handlers(
+                lambda: container.quota,
+                container.ledger,
+                lambda: container.settings.state.timeout_seconds,
+            ),
         ],
         on_startup=[
             container.start,

@@ -28,6 +28,11 @@ from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
+from gateway.quota.admission import Admission
+from gateway.quota.ledger import Ledger
+from gateway.quota.memory import MemoryQuotaStore
+from gateway.quota.redis_store import RedisQuotaStore
+from gateway.quota.shared import SharedQuota
 from gateway.resilience.breaker import BreakerRegistry, BreakerState
 from gateway.resilience.breaker_sync import RedisBreakerSync
 from gateway.resilience.breaker_wire import default_replica_id
@@ -83,6 +88,12 @@ class Container:
         # Targets named by clients (prefix routes): the most recent few keep a policy.
         self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()
         self._route_limits: dict[str, RouteLimit] = {}
+        # Counts outlive reloads; the limits of each installed config are read over them.
+        self.quota_local = MemoryQuotaStore()
+        self.quota_shared = None if self.redis is None else RedisQuotaStore(self.redis)
+        self.ledger = Ledger()
+        self.quota = self._shared_quota(settings)
+        self.metrics.watch_degraded(lambda: self.quota.degraded)
         self._install(settings, _build_backends(settings, self._env, self.pool))
         self.keys = KeyTable.from_settings(settings, self.redis)
         self._retired: set[asyncio.Task[None]] = set()
@@ -120,7 +131,12 @@ class Container:
         self.router = router
         self.executor = executor
         self.pipeline = Pipeline(
-            router, executor, stages=(), response_stages=(), route_limits=route_limits
+            router,
+            executor,
+            stages=(),
+            response_stages=(),
+            route_limits=route_limits,
+            admission=Admission(settings, self.quota, self.ledger),
         )
         # New retries apply to new calls; breakers (by target key) carry over, except those
         # of client-named targets, which are let go (they stay bounded across reloads).
@@ -158,6 +174,8 @@ class Container:
             for backend in started:
                 await backend.aclose()  # nothing of the rejected config stays behind
             raise
+        if settings.state != old_settings.state:
+            self.quota = self._shared_quota(settings)
         self._install(settings, fresh)
         self.keys.replace_file_keys(settings.keys)
         if self.discovery.enabled:
@@ -174,6 +192,15 @@ class Container:
             await asyncio.sleep(_RETIRE_AFTER_SECONDS)
         for backend in backends:
             await backend.aclose()
+
+    def _shared_quota(self, settings: Settings) -> SharedQuota:
+        state = settings.state
+        return SharedQuota(
+            self.quota_local,
+            self.quota_shared,
+            mode=state.on_unavailable,
+            timeout=state.timeout_seconds,
+        )
 
     def _policy_for(self, key: str) -> TargetPolicy:
         policy = self.target_policies.get(key)
@@ -215,6 +242,7 @@ class Container:
             await self.keys.start()
         if self.breaker_sync is not None:
             await self.breaker_sync.start()
+        await self.ledger.start()
         await self.pool.start()
         for backend in self.backends.values():
             await backend.start()
@@ -252,6 +280,7 @@ class Container:
         for backend in self.backends.values():
             await backend.aclose()
         await self.pool.aclose()
+        await self.ledger.aclose()  # usage still pending is written before Redis closes
         await self.keys.aclose()
         if self.redis is not None:
             await self.redis.aclose()

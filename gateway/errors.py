@@ -11,6 +11,7 @@
     ├── PayloadTooLargeError          413
     ├── UnprocessableEntityError      422
     ├── RateLimitError                429 + retry-after
+    │   └── QuotaExceededError        429 insufficient_quota: a budget is spent (no retry)
     ├── BadGatewayError               502 upstream unreachable, reset, truncated, malformed
     │   └── UpstreamAuthError         502 the upstream refused the gateway's own credentials
     ├── ServiceUnavailableError       503 + retry-after
@@ -172,6 +173,14 @@ class RateLimitError(GatewayError):
     error_type = "rate_limit_error"
     error_code = "rate_limit_exceeded"
     retry_after = 1.0
+
+
+class QuotaExceededError(RateLimitError):
+    """A spend budget is exhausted: retrying before the period ends cannot succeed."""
+
+    error_type = "insufficient_quota"
+    error_code = "insufficient_quota"
+    should_retry = False
 
 
 class BadGatewayError(GatewayError):

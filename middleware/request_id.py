@@ -1,5 +1,6 @@
 """Request id (inbound `X-Request-Id` kept, else generated; always returned as
-`x-request-id`), the per-request context, and the gateway-overhead response header."""
+`x-request-id`), the per-request context, and the headers read off it: the gateway's
+overhead, the route taken and the rate-limit windows (`x-ratelimit-*`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from typing import Any
 
 from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
+from gateway.quota.refusals import rate_limit_headers
 
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -44,6 +46,8 @@ class RequestIdMiddleware:
                     headers.append((b"x-gateway-overhead-ms", f"{overhead_ms:.3f}".encode()))
                 if ctx.model:
                     headers.extend(route_headers(ctx))
+                if ctx.rate_limits is not None:
+                    headers.extend(rate_limit_headers(ctx.rate_limits))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -76,6 +77,14 @@ def start_loopback(tmp: Path, require_key: str | None = None) -> tuple[Process, 
     return proc, f"{base}/v1"
 
 
+@dataclass(frozen=True)
+class Served:
+    """A gateway process and the base URL it serves on."""
+
+    proc: Process
+    base: str
+
+
 def start_gateway(
     tmp: Path, args: Sequence[str], env: dict[str, str] | None = None
 ) -> tuple[Process, str]:
@@ -134,8 +143,18 @@ class RedisServer:
                 time.sleep(0.02)
         raise RuntimeError("redis-server did not start")
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections stay open and every call hangs."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
             self._proc.terminate()
             self._proc.wait(timeout=10)
             self._proc = None

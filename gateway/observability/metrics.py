@@ -79,6 +79,11 @@ class GatewayMetrics:
         """`gateway_state_redis_up` (1 connected) and `gateway_state_redis_errors_total`."""
         self.registry.register(_SharedStateCollector(sync))
 
+    def watch_degraded(self, degraded: Callable[[], bool]) -> None:
+        """`gateway_state_degraded`: 1 while limits and budgets are counted per replica
+        because the shared Redis is down (`state.on_unavailable: fail_open`)."""
+        self.registry.register(_DegradedCollector(degraded))
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -118,3 +123,16 @@ class _SharedStateCollector(Collector):
         )
         errors.add_metric([], float(self._sync.errors))
         yield errors
+
+
+class _DegradedCollector(Collector):
+    def __init__(self, degraded: Callable[[], bool]) -> None:
+        self._degraded = degraded
+
+    def collect(self) -> Iterable[Metric]:
+        gauge = GaugeMetricFamily(
+            "gateway_state_degraded",
+            "Whether limits and budgets are counted per replica because shared state is down.",
+        )
+        gauge.add_metric([], 1.0 if self._degraded() else 0.0)
+        yield gauge

@@ -1,9 +1,10 @@
 """The request path between the HTTP handler and the backends.
 
-request stages (policies) -> router -> executor (targets in order, retries, commit point)
--> response stages -> the handler. Handlers give it a decoded request; it gives back the
-reply as data: one `Reply`, or the chunks of a stream whose first chunk has already arrived
-(everything before that may still fail over). Encoding and SSE framing are the handler's.
+request stages (policies) -> router -> admission (rate limits, budgets) -> executor
+(targets in order, retries, commit point) -> response stages -> the handler. Handlers give
+it a decoded request; it gives back the reply as data: one `Reply`, or the chunks of a
+stream whose first chunk has already arrived (everything before that may still fail over).
+Encoding and SSE framing are the handler's.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.lossless import reencode
 from gateway.protocol.payload import Kind, Reply
 from gateway.protocol.raw import RawFields, raw
+from gateway.quota.admission import Admission, Ticket
 from gateway.resilience.concurrency import RouteLimit
 from policies.access import check_model_access
 from policies.base import Deny, RequestStage, ResponseFilter, ResponseStage, Transform
@@ -54,9 +56,12 @@ class Pipeline:
         executor: Executor,
         stages: Sequence[RequestStage] = (),
         response_stages: Sequence[ResponseStage] = (),
+        *,
         route_limits: Mapping[str, RouteLimit] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._route_limits = route_limits or {}
+        self._admission = admission
         self._router = router
         self._executor = executor
         self._stages = tuple(stages)
@@ -71,40 +76,68 @@ class Pipeline:
 
     async def complete(self, parsed: ParsedRequest, ctx: RequestContext) -> Reply:
         parsed, decision = await self._prepare(parsed, ctx)
-        limit = self._route_limits.get(ctx.route_id)
-        if limit is not None:
-            await limit.acquire()
+        ticket = await self._admit(parsed, decision, ctx)
         try:
-            fields, _target = await self._executor.complete(
-                decision,
-                self._call_factory(parsed, ctx),
-                Needs.of(parsed.endpoint, parsed.request),
-            )
-        finally:
+            limit = self._route_limits.get(ctx.route_id)
             if limit is not None:
-                limit.release()
-        chain = self._chain(parsed, ctx)
-        return await chain.reply(Reply(fields, _KINDS[parsed.endpoint]))
+                await limit.acquire()
+            try:
+                fields, _target = await self._executor.complete(
+                    decision,
+                    self._call_factory(parsed, ctx),
+                    Needs.of(parsed.endpoint, parsed.request),
+                )
+            finally:
+                if limit is not None:
+                    limit.release()
+            chain = self._chain(parsed, ctx)
+            reply = await chain.reply(Reply(fields, _KINDS[parsed.endpoint]))
+        except BaseException:
+            if ticket is not None:
+                ticket.settle(failed=True)
+            raise
+        if ticket is not None:
+            ticket.settle()
+        return reply
 
     async def stream(self, parsed: ParsedRequest, ctx: RequestContext) -> ChunkStream:
         parsed, decision = await self._prepare(parsed, ctx)
         chain = self._chain(parsed, ctx)  # before the stream opens: nothing left to fail
+        ticket = await self._admit(parsed, decision, ctx)
         limit = self._route_limits.get(ctx.route_id)
-        if limit is not None:
-            await limit.acquire()
         try:
-            opened = await self._executor.open_stream(
-                decision,
-                self._call_factory(parsed, ctx),
-                Needs.of(parsed.endpoint, parsed.request),
-            )
-        except BaseException:
             if limit is not None:
-                limit.release()
+                await limit.acquire()
+            try:
+                opened = await self._executor.open_stream(
+                    decision,
+                    self._call_factory(parsed, ctx),
+                    Needs.of(parsed.endpoint, parsed.request),
+                )
+            except BaseException:
+                if limit is not None:
+                    limit.release()
+                raise
+        except BaseException:
+            if ticket is not None:
+                ticket.settle(failed=True)
             raise
         if limit is not None:
             opened.when_closed(limit.release)  # the slot is held until the stream ends
+        if ticket is not None:
+            # After the reply stages' finish: the stream's real usage is known by then.
+            opened.when_closed(ticket.settle)
         return ChunkStream(opened, chain, _KINDS[parsed.endpoint])
+
+    async def _admit(
+        self, parsed: ParsedRequest, decision: RouteDecision, ctx: RequestContext
+    ) -> Ticket | None:
+        """Rate limits and budgets: refused here (429), or a ticket settled when the
+        request ends."""
+        if self._admission is None:
+            return None
+        upstream = decision.targets[0].upstream_model if decision.targets else ""
+        return await self._admission.admit(parsed.request, parsed.fields, ctx, upstream)
 
     async def _prepare(
         self, parsed: ParsedRequest, ctx: RequestContext

@@ -21,7 +21,7 @@ log = logging.getLogger("gateway.quota")
 class _Item:
     store: QuotaStore
     settlement: Settlement | None
-    usage: UsageRecord
+    usage: UsageRecord | None
 
 
 class Ledger:
@@ -37,7 +37,9 @@ class Ledger:
         self.dropped = 0
         self._failing = False
 
-    def submit(self, store: QuotaStore, settlement: Settlement | None, usage: UsageRecord) -> None:
+    def submit(
+        self, store: QuotaStore, settlement: Settlement | None, usage: UsageRecord | None
+    ) -> None:
         if isinstance(store, MemoryQuotaStore):
             store.apply_now(settlement, usage)  # nothing to wait for: counted at once
             return
@@ -94,7 +96,7 @@ class Ledger:
                     store = items[0].store
                     settled = [i.settlement for i in items if i.settlement is not None]
                     await store.settle(settled)
-                    await store.record([i.usage for i in items])
+                    await store.record([i.usage for i in items if i.usage is not None])
         except Exception as exc:
             # Back in front, in order, while there is room: the next try writes them.
             room = self._max_pending - len(self._pending)

@@ -123,10 +123,11 @@ class MemoryQuotaStore:
                 state.month = (ask.month, _spent(state.month, ask.month) + ask.cost)
         return Admitted(requests, tokens)
 
-    def apply_now(self, settlement: Settlement | None, usage: UsageRecord) -> None:
+    def apply_now(self, settlement: Settlement | None, usage: UsageRecord | None) -> None:
         if settlement is not None:
             self._settle_one(settlement)
-        self._record_one(usage)
+        if usage is not None:
+            self._record_one(usage)
 
     async def settle(self, items: Sequence[Settlement]) -> None:
         for item in items:

@@ -121,7 +121,10 @@ for i = 0, n - 1 do
   end
   if par >= 0 then
     redis.call('ZADD', KEYS[k + 5], now + lease, rid)
-    redis.call('PEXPIRE', KEYS[k + 5], lease + 1000)
+    -- Only ever lengthen the set's life: a short lease must not expire a longer one's.
+    if redis.call('PTTL', KEYS[k + 5]) < lease + 1000 then
+      redis.call('PEXPIRE', KEYS[k + 5], lease + 1000)
+    end
   end
   if dbud >= 0 then
     redis.call('INCRBY', KEYS[k + 6], cost)

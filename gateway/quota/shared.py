@@ -44,6 +44,13 @@ class SharedQuota:
         """Whether requests are being counted locally because the shared Redis is down."""
         return self.shared is not None and self._retry_at > 0.0
 
+    @property
+    def usage_store(self) -> QuotaStore:
+        """Where a request with no limits records its usage."""
+        if self.shared is None or self.degraded:
+            return self.local
+        return self.shared
+
     async def admit(self, ask: Ask) -> tuple[Decision, QuotaStore]:
         shared = self.shared
         if shared is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-log = logging.getLogger("gateway.breaker_sync")
+log = logging.getLogger("gateway.state")
 
 
 class RedisHealth:

@@ -41,11 +41,12 @@ def _classifier_problems(route: Any, model_ids: list[str], where: str) -> list[s
     """A `route_by` route names other model ids; each must exist (and not be itself)."""
     if route.backend is not None or route.targets:
         return [f"{where}: a `route_by` route picks other models: drop `backend` / `targets`"]
-    if route.max_concurrency is not None:
-        return [
-            f"{where}.max_concurrency: set it on the models a `route_by` route picks "
-            "(their limits apply)"
-        ]
+    for name in ("max_concurrency", "limits"):
+        if getattr(route, name) is not None:
+            return [
+                f"{where}.{name}: set it on the models a `route_by` route picks "
+                "(their limits apply)"
+            ]
     named: list[tuple[str, str | None]] = []
     if route.route_by == "intent":
         if not route.intents:

@@ -4,7 +4,6 @@ key never reaches a log line."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import openai
 import pytest
 from openai import OpenAI
 
+from gateway.keys.records import sha256_hex as sha
 from tests.support import Process, start_gateway
 
 pytestmark = pytest.mark.e2e
@@ -20,10 +20,6 @@ GOOD = "sk-team-a-0123456789abcdef"
 OLD = "sk-expired-0123456789abcdef"
 NARROW = "sk-narrow-0123456789abcdef"
 ADMIN = "sk-admin-0123456789abcdef"
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 CONFIG = f"""
