@@ -80,7 +80,7 @@ class Pipeline:
         try:
             limit = self._route_limits.get(ctx.route_id)
             if limit is not None:
-                await limit.acquire()
+                await limit.acquire(ctx.priority)
             try:
                 fields, _target = await self._executor.complete(
                     decision,
@@ -107,7 +107,7 @@ class Pipeline:
         limit = self._route_limits.get(ctx.route_id)
         try:
             if limit is not None:
-                await limit.acquire()
+                await limit.acquire(ctx.priority)
             try:
                 opened = await self._executor.open_stream(
                     decision,

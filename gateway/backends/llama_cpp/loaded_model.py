@@ -9,8 +9,9 @@ from typing import Any
 from gateway.backends.llama_cpp.batch_engine import BatchEngine
 from gateway.backends.llama_cpp.chat_prompt import ChatPrompter
 from gateway.backends.llama_cpp.loader import context_window
-from gateway.backends.llama_cpp.scheduler import PriorityGate
+from gateway.errors import RateLimitError
 from gateway.model_files import ModelFile
+from gateway.resilience.priority_gate import PriorityGate
 from gateway.settings.schema import LlamaCppSpec
 
 
@@ -68,7 +69,13 @@ class LoadedModel:
             llm=llm,
             engine=engine,
             gate=PriorityGate(
-                file.name, spec.queue_size, capacity=1 if engine is None else spec.parallel
+                1 if engine is None else spec.parallel,
+                spec.queue_size,
+                refuse=lambda: RateLimitError(
+                    f"model `{file.name}` is busy and its queue is full; retry shortly",
+                    code="model_overloaded",
+                    retry_after=1.0,
+                ),
             ),
             prompter=ChatPrompter(
                 llm.metadata.get("tokenizer.chat_template"),

@@ -1,9 +1,11 @@
-"""Fair access to one loaded model: `capacity` generations at once (the batch engine's
-sequence slots), then a bounded priority queue.
+"""`capacity` holders at once, then a bounded queue served in priority order (lower number
+first, then arrival). The one queue behind a local model's sequence slots and a route's
+`max_concurrency`.
 
-Requests to a busy model wait in priority order (lower number first, then arrival); a full
-queue refuses at once with 429 and `retry-after`; a waiter whose client left (its task was
-cancelled) is dropped from the queue and never runs.
+A full queue refuses at once; a waiter past its timeout is refused; either way with the
+error the owner supplies (a 429 with `retry-after`). A waiter whose task is cancelled (its
+client left) leaves the queue and never runs; a slot granted in the same instant passes on
+to the next waiter.
 """
 
 from __future__ import annotations
@@ -11,19 +13,17 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Callable
 from types import TracebackType
 
-from gateway.errors import RateLimitError
+from gateway.errors import GatewayError
 
 
 class PriorityGate:
-    def __init__(
-        self, name: str, queue_size: int, retry_after: float = 1.0, capacity: int = 1
-    ) -> None:
-        self._name = name
-        self._queue_size = queue_size
-        self._retry_after = retry_after
+    def __init__(self, capacity: int, queue_size: int, refuse: Callable[[], GatewayError]) -> None:
         self._capacity = capacity
+        self._queue_size = queue_size
+        self._refuse = refuse
         self._running = 0
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -39,29 +39,28 @@ class PriorityGate:
     def slot(self, priority: int = 0) -> _Slot:
         return _Slot(self, priority)
 
-    async def acquire(self, priority: int = 0) -> None:
+    async def acquire(self, priority: int = 0, max_wait: float | None = None) -> None:
         if self._running < self._capacity and not self.waiting:
             self._running += 1
             return
         if self.waiting >= self._queue_size:
-            raise RateLimitError(
-                f"model `{self._name}` is busy and its queue is full; retry shortly",
-                code="model_overloaded",
-                retry_after=self._retry_after,
-            )
+            raise self._refuse()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (priority, next(self._order), future))
         try:
-            await future
+            async with asyncio.timeout(max_wait):
+                await future
+        except TimeoutError:
+            if future.done() and not future.cancelled():
+                return  # granted as the timer fired: the slot is ours
+            future.cancel()
+            raise self._refuse() from None
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
-                self._release()  # granted just as the client left: pass it on
+                self.release()  # granted just as the client left: pass it on
             raise
 
     def release(self) -> None:
-        self._release()
-
-    def _release(self) -> None:
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
