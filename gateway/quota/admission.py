@@ -11,8 +11,9 @@ any usage was reported gives everything back.
 
 from __future__ import annotations
 
+import itertools
+import os
 import time
-import uuid
 from dataclasses import dataclass
 
 from gateway.context import RequestContext
@@ -40,6 +41,7 @@ LEASE_SECONDS = 900.0
 # The fields whose size estimates the prompt, by request kind.
 _PROMPT_FIELDS = ("messages", "prompt", "input", "tools")
 _BYTES_PER_TOKEN = 4
+_MAX_CACHED_KEYS = 100_000
 ANONYMOUS = "anonymous"
 DEFAULT_TENANT = "default"
 
@@ -64,6 +66,15 @@ class Admission:
             for m in settings.models
             if m.limits is not None
         }
+        # Request ids for the stores: unique across replicas (a random prefix per
+        # admission) without a uuid per request. Never the client's x-request-id: it may
+        # repeat, and a repeat would overwrite another request's entry.
+        self._id_prefix = os.urandom(8).hex()
+        self._ids = itertools.count()
+        self._day = ("", 0.0)  # the UTC day and when it ends
+        # A key's scope, built once per key record (a key changed at run time is a new
+        # record, so its new limits apply at once).
+        self._key_scopes: dict[str, tuple[object, ScopeLimits | None]] = {}
 
     async def admit(
         self, request: AnyRequest, fields: RawFields, ctx: RequestContext, upstream_model: str
@@ -76,9 +87,9 @@ class Admission:
             output = (limit if limit is not None else self._default_output) * _choices(request)
         price = self._price(upstream_model, ctx)
         now = time.time()
-        day = time.strftime("%Y-%m-%d", time.gmtime(now))
+        day = self._utc_day(now)
         ask = Ask(
-            request_id=uuid.uuid4().hex,  # never the client's x-request-id: it may repeat
+            request_id=f"{self._id_prefix}{next(self._ids)}",
             scopes=scopes,
             tokens=tokens + output,
             cost=_cost(price, tokens, output),
@@ -96,14 +107,27 @@ class Admission:
             store = self._quota.usage_store
         return Ticket(self, ask, store, ctx)
 
+    def _utc_day(self, now: float) -> str:
+        day, ends = self._day
+        if now >= ends:
+            day = time.strftime("%Y-%m-%d", time.gmtime(now))
+            self._day = (day, (now // 86_400 + 1) * 86_400)
+        return day
+
     def _scopes(self, ctx: RequestContext) -> tuple[ScopeLimits, ...]:
         scopes: list[ScopeLimits] = []
         record = ctx.key
         if record is not None:
-            # Built per request from the record: a key changed at run time applies at once.
-            key = _scope(f"key:{record.id}", f"key `{record.id}`", record.limits, record.budget)
-            if key is not None:
-                scopes.append(key)
+            cached = self._key_scopes.get(record.id)
+            if cached is None or cached[0] is not record:
+                scope = _scope(
+                    f"key:{record.id}", f"key `{record.id}`", record.limits, record.budget
+                )
+                if len(self._key_scopes) >= _MAX_CACHED_KEYS:
+                    self._key_scopes.clear()
+                cached = self._key_scopes[record.id] = (record, scope)
+            if cached[1] is not None:
+                scopes.append(cached[1])
         tenant = self._tenants.get(ctx.tenant) if ctx.tenant is not None else None
         if tenant is not None:
             scopes.append(tenant)

@@ -9,7 +9,7 @@ import math
 import time
 
 from gateway.errors import GatewayError, QuotaExceededError, RateLimitError
-from gateway.quota.model import Admitted, Refused, Window
+from gateway.quota.model import Admitted, Refused
 
 _PER_MINUTE = {"requests": "requests per minute", "tokens": "tokens per minute"}
 
@@ -51,18 +51,16 @@ def rate_limit_headers(decision: Admitted | Refused) -> list[tuple[bytes, bytes]
     """`x-ratelimit-{limit,remaining,reset}-{requests,tokens}` for the tightest window of
     each kind among the request's scopes."""
     headers: list[tuple[bytes, bytes]] = []
-    for kind, window in (("requests", decision.requests), ("tokens", decision.tokens)):
+    for names, window in ((_REQUESTS, decision.requests), (_TOKENS, decision.tokens)):
         if window is not None:
-            headers.extend(_window_headers(kind, window))
+            headers.append((names[0], str(window.limit).encode()))
+            headers.append((names[1], str(window.remaining).encode()))
+            headers.append((names[2], duration(window.reset_seconds).encode()))
     return headers
 
 
-def _window_headers(kind: str, window: Window) -> list[tuple[bytes, bytes]]:
-    return [
-        (f"x-ratelimit-limit-{kind}".encode(), str(window.limit).encode()),
-        (f"x-ratelimit-remaining-{kind}".encode(), str(window.remaining).encode()),
-        (f"x-ratelimit-reset-{kind}".encode(), duration(window.reset_seconds).encode()),
-    ]
+_REQUESTS = tuple(f"x-ratelimit-{h}-requests".encode() for h in ("limit", "remaining", "reset"))
+_TOKENS = tuple(f"x-ratelimit-{h}-tokens".encode() for h in ("limit", "remaining", "reset"))
 
 
 def duration(seconds: float) -> str:
