@@ -3,9 +3,9 @@ first, then arrival). The one queue behind a local model's sequence slots and a 
 `max_concurrency`.
 
 A full queue refuses at once; a waiter past its timeout is refused; either way with the
-error the owner supplies (a 429 with `retry-after`). A waiter whose task is cancelled (its
-client left) leaves the queue and never runs; a slot granted in the same instant passes on
-to the next waiter.
+error the owner supplies (a 429 with `retry-after`). A waiter that times out or whose task
+is cancelled (its client left) leaves the queue and never runs; a slot granted in the same
+instant passes on to the next waiter.
 """
 
 from __future__ import annotations
@@ -46,27 +46,39 @@ class PriorityGate:
         if self.waiting >= self._queue_size:
             raise self._refuse()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._order), future))
+        entry = (priority, next(self._order), future)
+        heapq.heappush(self._waiters, entry)
         try:
             async with asyncio.timeout(max_wait):
                 await future
         except TimeoutError:
-            if future.done() and not future.cancelled():
-                return  # granted as the timer fired: the slot is ours
-            future.cancel()
+            self._leave(entry)
             raise self._refuse() from None
         except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.release()  # granted just as the client left: pass it on
+            self._leave(entry)
             raise
 
     def release(self) -> None:
+        # A waiter's future is cancelled before its task runs `_leave`: skip such entries.
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
                 future.set_result(None)  # the slot passes straight to the next waiter
                 return
         self._running -= 1
+
+    def _leave(self, entry: tuple[int, int, asyncio.Future[None]]) -> None:
+        future = entry[2]
+        if future.done() and not future.cancelled():
+            # Granted in the same instant the wait ended: the caller will not hold it.
+            self.release()
+            return
+        future.cancel()
+        # Out of the heap now, not at some later release: dead waiters must not pile up
+        # while the holders run long.
+        if entry in self._waiters:
+            self._waiters.remove(entry)
+            heapq.heapify(self._waiters)
 
 
 class _Slot:
