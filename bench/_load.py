@@ -18,9 +18,12 @@ OVERHEAD_HEADER = "x-gateway-overhead-ms"
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=10.0)
 
 
-def make_session(limit: int) -> aiohttp.ClientSession:
+def make_session(limit: int, headers: dict[str, str] | None = None) -> aiohttp.ClientSession:
+    """`headers` go with every request (`--limits`: the API key, to every target alike, so
+    that parsing it costs the same everywhere; the upstream and the floors ignore it)."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, keepalive_timeout=60),
+        headers=headers,
         timeout=REQUEST_TIMEOUT,
         cookie_jar=aiohttp.DummyCookieJar(),
         skip_auto_headers=("User-Agent",),

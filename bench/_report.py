@@ -94,8 +94,14 @@ def summarise_latency(
     return out
 
 
-def _goal(name: str, value: float | None, bigger_is_better: bool = False) -> dict[str, Any]:
-    goal = GOALS[name]
+def _goal(
+    name: str,
+    value: float | None,
+    bigger_is_better: bool = False,
+    extra_goals: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    extra_goals = extra_goals or {}
+    goal = GOALS[name] if name in GOALS else extra_goals[name]
     ok = value is not None and not math.isnan(value)
     if ok:
         ok = value >= goal if bigger_is_better else value <= goal
@@ -262,6 +268,9 @@ def summarise_throughput(
             "generator_cpu_util": round(cpu[name]["gen"] / wall, 3),
             "overhead_header_p50_ms": _median_or_none(s.overhead_ms),
         }
+        if "redis" in cpu[name]:  # `--limits redis`: the Redis server's share of the cost
+            out[name]["redis_cpu_ms_per_req"] = round(1000 * cpu[name]["redis"] / n, 4)
+            out[name]["redis_cpu_util"] = round(cpu[name]["redis"] / wall, 3)
     return out
 
 

@@ -4,11 +4,14 @@ proxies (httpx and aiohttp clients under uvicorn) as floors.
     .venv/bin/python bench/overhead.py                      # full run, ~4 minutes
     .venv/bin/python bench/overhead.py --duration-scale 0.2 # smoke run
     .venv/bin/python bench/overhead.py --baseline 0e8111c   # also an older commit's gateway
+    .venv/bin/python bench/overhead.py --limits memory,redis # also auth + rpm/tpm limits
 
 Targets, measured interleaved round by round so machine noise hits all alike:
 `direct` (the upstream itself), `gateway`, `floor-httpx`, `floor-aiohttp`, and with
 `--baseline REV` `gateway-base` (that commit's gateway, from a temporary git worktree, so a
-change is compared with what it changed in the same run). Prints a table,
+change is compared with what it changed in the same run), and with `--limits memory,redis`
+`gateway-limits-memory` / `gateway-limits-redis` (auth required, one key with rpm/tpm limits,
+counted in memory or in a throwaway Redis). Prints a table,
 PASS/MISS per goal, and writes JSON to bench/results/overhead-<timestamp>.json.
 See bench/README.md for how to read it.
 """
@@ -31,6 +34,16 @@ from typing import Any
 
 import uvloop
 from _baseline import baseline_checkout, print_versus_baseline, remove_checkout, versus_baseline
+from _limits import (
+    REDIS_URL_ENV,
+    auth_headers,
+    check_counting,
+    parse_kinds,
+    policy,
+    redis_child,
+    wait_redis,
+)
+from _limits import target_name as limits_target
 from _load import (
     Samples,
     closed_loop,
@@ -50,6 +63,7 @@ from _report import (
     summarise_throughput,
     summarise_ttfb,
 )
+from _report_limits import LIMITS_GOALS, evaluate_limits, print_limits
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -81,6 +95,8 @@ class Target:
     name: str
     base: str
     child: Child  # the process serving it (for `direct`, the upstream itself)
+    redis_url: str | None = None  # where a `--limits redis` gateway counts
+    redis: Child | None = None  # ... and that server, whose CPU is part of the cost
 
     @property
     def url(self) -> str:
@@ -112,7 +128,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="route through a two-target weighted route (the baseline keeps one target)",
     )
+    p.add_argument(
+        "--limits",
+        metavar="KINDS",
+        help="also gateways with auth + rpm/tpm limits counted in: memory,redis",
+    )
     args = p.parse_args(argv)
+    try:
+        args.limits = parse_kinds(args.limits)
+    except ValueError as exc:
+        p.error(str(exc))
     args.rates = [float(r) for r in args.rates.split(",") if r.strip()]
     if args.rounds < 1 or args.concurrency < 1 or not args.rates:
         p.error("--rounds, --concurrency and --rates must be positive")
@@ -125,25 +150,35 @@ def rotated(items: tuple[str, ...], by: int) -> list[str]:
 
 
 def start_children(
-    tmp: Path, baseline: Path | None = None, weighted: bool = False
-) -> dict[str, Target]:
+    tmp: Path,
+    targets: dict[str, Target],
+    aux: list[Child],
+    *,
+    baseline: Path | None = None,
+    weighted: bool = False,
+    limits: tuple[str, ...] = (),
+) -> None:
+    """Fills `targets` (and `aux`: the Redis) as each child starts, so that the caller stops
+    whatever did start even if a later one fails."""
     py = sys.executable
-    names = (*TARGETS, *(("gateway-base",) if baseline else ()))
+    limited = tuple(limits_target(kind) for kind in limits)
+    names = (*TARGETS, *(("gateway-base",) if baseline else ()), *limited)
     ports = {name: free_port() for name in names}
     upstream_base = f"http://127.0.0.1:{ports['direct']}"
-    policy = tmp / "policy.yaml"
-    policy.write_text(POLICY.format(port=ports["direct"]))
-    gateway_policy = policy
+    policy_path = tmp / "policy.yaml"
+    policy_path.write_text(POLICY.format(port=ports["direct"]))
+    gateway_policy = policy_path
     if weighted:
         gateway_policy = tmp / "weighted.yaml"
         gateway_policy.write_text(WEIGHTED_POLICY.format(port=ports["direct"]))
     gateway_exe = str(Path(py).parent / "gateway")
+
+    def gateway_argv(config: Path, name: str) -> list[str]:
+        return [gateway_exe, "serve", "--config", str(config), "--port", str(ports[name])]
+
     argvs = {
         "direct": [py, str(BENCH / "fast_upstream.py"), "--port", str(ports["direct"])],
-        "gateway": [
-            *(gateway_exe, "serve", "--config", str(gateway_policy)),
-            *("--port", str(ports["gateway"])),
-        ],
+        "gateway": gateway_argv(gateway_policy, "gateway"),
         **{
             name: [
                 *(py, str(BENCH / f"{name.replace('-', '_')}.py")),
@@ -152,44 +187,65 @@ def start_children(
             for name in ("floor-httpx", "floor-aiohttp")
         },
     }
-    targets: dict[str, Target] = {}
-    for name in TARGETS:
-        child = Child(name, argvs[name], tmp / f"{name}.log")
-        targets[name] = Target(name, f"http://127.0.0.1:{ports[name]}", child)
+    children: dict[str, Child] = {
+        name: Child(name, argvs[name], tmp / f"{name}.log") for name in TARGETS
+    }
     if baseline is not None:
         # The same interpreter and packages; the older commit's code first on the path.
-        argv = [py, "-m", "gateway", "serve", "--config", str(policy)]
-        child = Child(
+        argv = [py, "-m", "gateway", "serve", "--config", str(policy_path)]
+        children["gateway-base"] = Child(
             "gateway-base",
             [*argv, "--port", str(ports["gateway-base"])],
             tmp / "gateway-base.log",
             env={"PYTHONPATH": str(baseline)},
             cwd=baseline,
         )
-        targets["gateway-base"] = Target(
-            "gateway-base", f"http://127.0.0.1:{ports['gateway-base']}", child
-        )
+    redis_url, server = None, None
+    if "redis" in limits:
+        server, redis_url = redis_child(tmp)
+        aux.append(server)
+        server.start(ROOT)
+        wait_redis(server, redis_url)
+    for kind, name in zip(limits, limited, strict=True):
+        config = tmp / f"{name}.yaml"
+        config.write_text(policy(ports["direct"], kind))
+        env = {REDIS_URL_ENV: redis_url} if kind == "redis" and redis_url else None
+        children[name] = Child(name, gateway_argv(config, name), tmp / f"{name}.log", env=env)
     # The upstream first: the gateway's readiness may depend on it.
     for name in names:
-        target = targets[name]
-        target.child.start(ROOT)
+        child = children[name]
+        shared = name == limits_target("redis")
+        targets[name] = target = Target(
+            name,
+            f"http://127.0.0.1:{ports[name]}",
+            child,
+            redis_url if shared else None,
+            server if shared else None,
+        )
+        child.start(ROOT)
         probe = "/readyz" if name.startswith("gateway") else "/v1/models"
-        target.child.wait_ready(target.base + probe)
-    return targets
+        child.wait_ready(target.base + probe)
 
 
 async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> dict[str, Any]:
     scale = args.duration_scale
     upstream = targets["direct"].child
     names = tuple(targets)
-    sessions = {name: make_session(max(args.concurrency, 256)) for name in names}
+    # With --limits every target gets the key, so the header costs the same everywhere.
+    headers = auth_headers() if args.limits else None
+    sessions = {name: make_session(max(args.concurrency, 256), headers) for name in names}
     results: dict[str, Any] = {"latency": {}, "throughput": {}, "ttfb": {}, "warnings": []}
     try:
         for name in names:
             warm = await warm_up(sessions[name], targets[name].base)
             if warm.errors:
                 raise RuntimeError(f"{name}: warm-up errors {warm.error_examples}")
-        log("warm-up done")
+        limited = [limits_target(kind) for kind in args.limits]
+        results["limits_check"] = {
+            name: await check_counting(sessions[name], targets[name].base, targets[name].redis_url)
+            for name in limited
+        }
+        log("warm-up done" + (f"; {', '.join(limited)} count every request" if limited else ""))
 
         # 1. Added latency at fixed rates, open loop, interleaved.
         for rate in args.rates:
@@ -217,7 +273,8 @@ async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> di
         }
         for rnd in range(args.rounds):
             for name in rotated(names, rnd):
-                child = targets[name].child
+                child, redis = targets[name].child, targets[name].redis
+                r0 = group_cpu_seconds(redis.pid) if redis is not None else 0.0
                 p0, u0, g0 = (
                     group_cpu_seconds(child.pid),
                     group_cpu_seconds(upstream.pid),
@@ -233,6 +290,10 @@ async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> di
                 cpu[name]["upstream"] += group_cpu_seconds(upstream.pid) - u0
                 cpu[name]["gen"] += self_cpu_seconds() - g0
                 cpu[name]["wall"] += s.wall
+                if redis is not None:
+                    cpu[name]["redis"] = cpu[name].get("redis", 0.0) + (
+                        group_cpu_seconds(redis.pid) - r0
+                    )
                 tput[name].extend(s)
                 cpu[name].setdefault("rounds", []).append(round(s.completed / s.wall))
                 await asyncio.sleep(0.3)
@@ -252,10 +313,25 @@ async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> di
             name: round(group_rss_mb(t.child.pid), 1) for name, t in targets.items()
         }
         results["goals"] = evaluate(results, args.rates)
+        if limited:
+            results["limits_goals"] = evaluate_limits(results, args.rates, limited)
 
-        missed = any(not g["pass"] for g in results["goals"])
-        if args.profile == "always" or (args.profile == "auto" and missed):
-            results["profile"] = await profile_gateway(args, targets, sessions["gateway"])
+        # Profile each gateway that missed one of its goals (or every one with `always`).
+        goals_of = {"gateway": results["goals"]}
+        for g in results.get("limits_goals", []):
+            goals_of.setdefault(g["target_name"], []).append(g)
+        profiled = [
+            name
+            for name, goals in goals_of.items()
+            if args.profile == "always"
+            or (args.profile == "auto" and not all(g["pass"] for g in goals))
+        ]
+        for name in profiled:
+            results.setdefault("profiles", {})[name] = await profile_gateway(
+                args, targets[name], sessions[name]
+            )
+        if "gateway" in results.get("profiles", {}):
+            results["profile"] = results["profiles"]["gateway"]
     finally:
         for session in sessions.values():
             await session.close()
@@ -263,12 +339,11 @@ async def run_phases(args: argparse.Namespace, targets: dict[str, Target]) -> di
 
 
 async def profile_gateway(
-    args: argparse.Namespace, targets: dict[str, Target], session: Any
+    args: argparse.Namespace, gateway: Target, session: Any
 ) -> dict[str, Any]:
-    gateway = targets["gateway"]
     seconds = max(2, round(args.profile_seconds * args.duration_scale))
-    raw = Path(tempfile.gettempdir()) / f"gateway-profile-{int(time.time())}.txt"
-    log(f"profiling the gateway (pid {gateway.child.pid}) with py-spy for {seconds}s ...")
+    raw = Path(tempfile.gettempdir()) / f"{gateway.name}-profile-{int(time.time())}.txt"
+    log(f"profiling {gateway.name} (pid {gateway.child.pid}) with py-spy for {seconds}s ...")
     load = asyncio.create_task(closed_loop(session, gateway.url, args.concurrency, seconds + 2.0))
     await asyncio.sleep(1.0)
     code, output = await record(gateway.child.pid, seconds, raw)
@@ -318,32 +393,45 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": len(os.sched_getaffinity(0)),
         "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "goals": GOALS,
+        **({"limits_goals": LIMITS_GOALS} if args.limits else {}),
     }
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         targets: dict[str, Target] = {}
+        aux: list[Child] = []  # the Redis of `--limits redis`, stopped after the gateways
         try:
             log("starting upstream, gateway and floors ...")
             baseline = baseline_checkout(args.baseline, Path(tmp)) if args.baseline else None
-            targets = start_children(Path(tmp), baseline, args.weighted)
+            start_children(
+                Path(tmp),
+                targets,
+                aux,
+                baseline=baseline,
+                weighted=args.weighted,
+                limits=tuple(args.limits),
+            )
             log("pids: " + ", ".join(f"{n}={t.child.pid}" for n, t in targets.items()))
             results = uvloop.run(run_phases(args, targets))
         except BaseException:
-            for target in targets.values():
-                if not target.child.alive():
-                    log(f"{target.name} log tail:\n{target.child.log_tail()}")
+            for child in [*(t.child for t in targets.values()), *aux]:
+                if not child.alive():
+                    log(f"{child.name} log tail:\n{child.log_tail()}")
             raise
         finally:
-            for target in reversed(list(targets.values())):
-                target.child.stop()
+            for child in [*reversed([t.child for t in targets.values()]), *aux]:
+                child.stop()
             if args.baseline:
                 remove_checkout(Path(tmp) / "baseline")
     results = {"meta": meta, **results, "elapsed_seconds": round(time.time() - started, 1)}
     print_report(results)
+    if results.get("limits_check"):
+        print_limits(results)
     if args.baseline:
         results["versus_baseline"] = versus_baseline(results, args.rates)
         print_versus_baseline(results["versus_baseline"], args.baseline)
-    if "profile" in results and "error" not in results["profile"]:
-        print_summary(results["profile"])
+    for name, profile in results.get("profiles", {}).items():
+        if "error" not in profile:
+            print(f"\n=== profile: {name}")
+            print_summary(profile)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
     out = args.out_dir / f"overhead-{stamp}.json"

@@ -81,8 +81,41 @@ class _Log:
 
 
 @dataclass(slots=True)
+class _Times:
+    """The admission times of the last 60 s, oldest first: a request's weight is one and
+    it is never adjusted, so a float per request is all it keeps."""
+
+    entries: deque[float] = field(default_factory=deque)
+
+    @property
+    def total(self) -> int:
+        return len(self.entries)
+
+    def trim(self, now: float) -> None:
+        cutoff = now - WINDOW_SECONDS
+        entries = self.entries
+        while entries and entries[0] <= cutoff:
+            entries.popleft()
+
+    def add(self, now: float) -> None:
+        self.entries.append(now)
+
+    def wait_for(self, now: float, limit: int) -> float:
+        """Seconds until one more fits under `limit`: until the entry that is `limit`-th
+        from the newest leaves the window."""
+        excess = len(self.entries) + 1 - limit
+        if excess <= 0:
+            return 0.0
+        return max(0.0, self.entries[excess - 1] + WINDOW_SECONDS - now)
+
+    def window(self, now: float, limit: int) -> Window:
+        reset = self.entries[0] + WINDOW_SECONDS - now if self.entries else 0.0
+        return Window(limit, max(0, limit - len(self.entries)), max(0.0, reset))
+
+
+@dataclass(slots=True)
 class _Scope:
-    requests: _Log = field(default_factory=_Log)
+    requests: _Times = field(default_factory=_Times)
     tokens: _Log = field(default_factory=_Log)
     leases: dict[str, float] = field(default_factory=dict)
     # (period, nano-USD committed: spent plus the estimates of requests in flight)
@@ -110,7 +143,7 @@ class MemoryQuotaStore:
                 return refusal
         for limits, state in zip(ask.scopes, states, strict=True):
             if limits.rpm is not None:
-                state.requests.add(now, 1, ask.request_id)
+                state.requests.add(now)
                 requests = _tighter(requests, state.requests.window(now, limits.rpm))
             if limits.tpm is not None:
                 state.tokens.add(now, ask.tokens, ask.request_id)
@@ -187,13 +220,12 @@ def _refusal(limits: ScopeLimits, state: _Scope, ask: Ask, now: float) -> Refuse
         if len(leases) >= limits.max_parallel:
             return Refused("parallel", limits, limits.max_parallel, 1.0)
     if limits.rpm is not None:
-        log = state.requests
-        log.trim(now)
-        if log.total + 1 > limits.rpm:
-            window = log.window(now, limits.rpm)
-            return Refused(
-                "requests", limits, limits.rpm, log.wait_for(now, 1, limits.rpm), requests=window
-            )
+        times = state.requests
+        times.trim(now)
+        if times.total + 1 > limits.rpm:
+            window = times.window(now, limits.rpm)
+            wait = times.wait_for(now, limits.rpm)
+            return Refused("requests", limits, limits.rpm, wait, requests=window)
     if limits.tpm is not None:
         log = state.tokens
         log.trim(now)
