@@ -56,7 +56,7 @@ def create_app(
             ),
             *model_handlers(lambda: container.catalog, container.created),
             *health_handlers(container.not_ready, container.metrics, container.breaker_states),
-            *admin_key_handlers(lambda: container.keys),
+            *admin_key_handlers(lambda: container.keys, lambda: container.settings.policies),
             *usage_handlers(
                 lambda: container.quota,
                 container.ledger,

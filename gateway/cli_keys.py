@@ -55,6 +55,7 @@ def add_keys_parser(subparsers: Any) -> None:
     create.add_argument("--usd-per-month", type=float)
     create.add_argument("--expires", metavar="RFC3339", help="e.g. 2027-01-01T00:00:00Z")
     create.add_argument("--priority", type=int, default=0)
+    create.add_argument("--policy", help="a content policy set from the policy file's `policies`")
     listing = commands.add_parser("list", parents=[common], help="every key (never the key)")
     listing.add_argument("--json", action="store_true", help="print the JSON listing")
     revoke = commands.add_parser("revoke", parents=[common], help="refuse a key from now on")
@@ -123,6 +124,8 @@ async def _with_table(args: argparse.Namespace, table: KeyTable) -> int:
 def _without_redis(args: argparse.Namespace, settings: Settings) -> int:
     if args.keys_command == "create":
         spec = _spec(args)
+        if spec.policy is not None and spec.policy not in settings.policies:
+            raise _Usage(f"--policy: the policy file has no policy set `{spec.policy}`")
         if spec.id is not None and any(k.id == spec.id for k in settings.keys):
             raise _Usage(f"the policy file already has a key with id `{spec.id}`")
         key = new_secret()
@@ -195,6 +198,7 @@ def _spec(args: argparse.Namespace) -> KeySpec:
         "priority": args.priority,
         "limits": limits if any(v is not None for v in limits.values()) else None,
         "budget": budget if any(v is not None for v in budget.values()) else None,
+        "policy": args.policy,
     }
     if args.expires:
         try:

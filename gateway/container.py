@@ -10,9 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import BinaryIO
 
 from redis.asyncio import Redis
 
@@ -28,6 +31,8 @@ from gateway.observability.metrics import GatewayMetrics
 from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
+from gateway.pipeline.policy_book import DetectorFactory, PolicyBook
+from gateway.pipeline.policy_registry import detector_builders, output_stages
 from gateway.quota.admission import Admission
 from gateway.quota.ledger import Ledger
 from gateway.quota.memory import MemoryQuotaStore
@@ -49,6 +54,8 @@ from gateway.settings.schema import (
     OpenAIBackendSpec,
     Settings,
 )
+from middleware.background_writer import BackgroundWriter
+from policies.audit import AuditLog
 from routers.balance import TargetLoad
 from routers.base import DeclaredCapabilities, Router, Target
 from routers.catalog import CatalogEntry, CatalogTarget, ModelCatalog
@@ -94,6 +101,16 @@ class Container:
         self.ledger = Ledger()
         self.quota = self._shared_quota(settings)
         self.metrics.watch_degraded(lambda: self.quota.degraded)
+        # Content policies: detectors built once per configuration and kept across
+        # reloads, scanned off the event loop in a small pool, events to the audit log.
+        self._audit_file = _audit_file(settings.audit.destination)
+        self.audit_writer = BackgroundWriter(
+            sys.stderr.buffer if self._audit_file is None else self._audit_file,
+            name="audit-log",
+        )
+        self.audit = AuditLog(self.audit_writer, self.metrics)
+        self.detectors = DetectorFactory(detector_builders())
+        self.policy_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="content-policy")
         self._install(settings, _build_backends(settings, self._env, self.pool))
         self.keys = KeyTable.from_settings(settings, self.redis)
         self._retired: set[asyncio.Task[None]] = set()
@@ -137,6 +154,9 @@ class Container:
             response_stages=(),
             route_limits=route_limits,
             admission=Admission(settings, self.quota, self.ledger),
+            policies=PolicyBook(
+                settings, self.detectors, self.audit, self.policy_pool, output_stages
+            ),
         )
         # New retries apply to new calls; breakers (by target key) carry over, except those
         # of client-named targets, which are let go (they stay bounded across reloads).
@@ -281,9 +301,25 @@ class Container:
             await backend.aclose()
         await self.pool.aclose()
         await self.ledger.aclose()  # usage still pending is written before Redis closes
+        self.policy_pool.shutdown(wait=False, cancel_futures=True)
+        await self.audit_writer.aclose()
+        if self._audit_file is not None:
+            self._audit_file.close()
         await self.keys.aclose()
         if self.redis is not None:
             await self.redis.aclose()
+
+
+def _audit_file(destination: str) -> BinaryIO | None:
+    """The audit log's file, or None for stderr."""
+    if destination == "stderr":
+        return None
+    try:
+        return open(destination, "ab")  # closed by `aclose`
+    except OSError as exc:
+        raise ConfigError(
+            "the audit log", [f"$.audit.destination: cannot open `{destination}`: {exc}"]
+        ) from None
 
 
 def _redis(settings: Settings, env: Mapping[str, str]) -> Redis | None:

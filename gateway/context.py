@@ -45,6 +45,11 @@ class RequestContext:
     key: Any = None
     # Rate-limit state for the `x-ratelimit-*` headers, or None (written by admission).
     rate_limits: Any = None
+    # Content-policy stages that flagged the request (`x-gateway-flagged`), and the
+    # request's pseudonym table (`policies.pseudonyms.Pseudonyms`), if one pseudonymised
+    # (written by the policy stages).
+    flags: list[str] | None = None
+    pseudonyms: Any = None
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead
     # (added to by backends).
     backend_seconds: float = 0.0
@@ -65,6 +70,12 @@ class RequestContext:
         if self.deadline is None:
             return None
         return max(0.0, self.deadline - time.monotonic())
+
+    def flag(self, stage: str) -> None:
+        if self.flags is None:
+            self.flags = [stage]
+        elif stage not in self.flags:
+            self.flags.append(stage)
 
     def add_usage(self, usage: Usage) -> None:
         """Count one model call's tokens (a tool loop makes several)."""

@@ -36,6 +36,7 @@ class KeyRecord:
     priority: int = 0
     limits: Limits | None = None
     budget: Budget | None = None
+    policy: str | None = None
 
 
 class AuthMiddleware:

@@ -48,6 +48,8 @@ class RequestIdMiddleware:
                     headers.extend(route_headers(ctx))
                 if ctx.rate_limits is not None:
                     headers.extend(rate_limit_headers(ctx.rate_limits))
+                if ctx.flags:
+                    headers.append((b"x-gateway-flagged", ",".join(ctx.flags).encode()))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -5,7 +5,7 @@ any of these run."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import msgspec
@@ -20,12 +20,21 @@ _encoder = msgspec.json.Encoder()
 _AT_RE = re.compile(r"^(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
 
 
-def admin_key_handlers(table: Callable[[], KeyTable]) -> list[HTTPRouteHandler]:
-    """`table` returns the live key table."""
+def admin_key_handlers(
+    table: Callable[[], KeyTable], policies: Callable[[], Collection[str]] = tuple
+) -> list[HTTPRouteHandler]:
+    """`table` returns the live key table, `policies` the names of the content policy
+    sets a key may name."""
 
     @post("/admin/keys")
     async def create_key(request: Request[Any, Any, Any]) -> Response[bytes]:
         spec = _decode(await request.body())
+        if spec.policy is not None and spec.policy not in policies():
+            raise InvalidRequestError(
+                f"No policy set `{spec.policy}` in the policy file's `policies`.",
+                param="policy",
+                code="invalid_value",
+            )
         keys = table()
         key, record = await keys.create(spec)
         body = {
@@ -38,6 +47,7 @@ def admin_key_handlers(table: Callable[[], KeyTable]) -> list[HTTPRouteHandler]:
             "priority": record.priority,
             "limits": record.limits,
             "budget": record.budget,
+            "policy": record.policy,
             "source": keys.dynamic_source,
             "revoked": False,
             # Without Redis the key lives in this process only (gone on restart).

@@ -14,7 +14,8 @@ import msgspec
 from msgspec import Meta, Struct
 
 from gateway.errors import InvalidRequestError
-from gateway.settings.schema import ApiKey, Budget, Limits, Name
+from gateway.settings.base_types import Name
+from gateway.settings.schema import ApiKey, Budget, Limits
 from middleware.auth import KeyRecord
 
 KEY_PREFIX = "sk-sy-"
@@ -41,6 +42,7 @@ class KeySpec(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     budget: Budget | None = None
     expires: datetime | None = None
     priority: Annotated[int, Meta(ge=-10, le=10)] = 0
+    policy: Name | None = None
 
 
 class KeyListing(Struct, frozen=True, kw_only=True):
@@ -53,6 +55,7 @@ class KeyListing(Struct, frozen=True, kw_only=True):
     priority: int
     limits: Limits | None
     budget: Budget | None
+    policy: str | None
     source: Source
     revoked: bool
 
@@ -79,6 +82,7 @@ def new_entry(spec: KeySpec, key: str) -> ApiKey:
         priority=spec.priority,
         limits=spec.limits,
         budget=spec.budget,
+        policy=spec.policy,
     )
 
 
@@ -92,6 +96,7 @@ def record_of(entry: ApiKey) -> KeyRecord:
         priority=entry.priority,
         limits=entry.limits,
         budget=entry.budget,
+        policy=entry.policy,
     )
 
 

@@ -47,6 +47,19 @@ class GatewayMetrics:
             ("model", "kind"),
             registry=self.registry,
         )
+        self.policy_verdicts = Counter(
+            "gateway_policy_verdicts",
+            "Content policy stage runs, by stage and verdict (allow, block, redact, flag, ...).",
+            ("stage", "verdict"),
+            registry=self.registry,
+        )
+        self.policy_latency = Histogram(
+            "gateway_policy_duration_seconds",
+            "Time a content policy stage took, by stage.",
+            ("stage",),
+            buckets=_OVERHEAD_BUCKETS,
+            registry=self.registry,
+        )
         self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
 
     def observe(self, route: str, status: int, seconds: float, ctx: RequestContext | None) -> None:
@@ -78,6 +91,10 @@ class GatewayMetrics:
     def watch_shared_state(self, sync: SharedStateStatus) -> None:
         """`gateway_state_redis_up` (1 connected) and `gateway_state_redis_errors_total`."""
         self.registry.register(_SharedStateCollector(sync))
+
+    def policy_verdict(self, stage: str, verdict: str, seconds: float) -> None:
+        self.policy_verdicts.labels(stage, verdict).inc()
+        self.policy_latency.labels(stage).observe(seconds)
 
     def watch_degraded(self, degraded: Callable[[], bool]) -> None:
         """`gateway_state_degraded`: 1 while limits and budgets are counted per replica

@@ -1,6 +1,6 @@
 """The request path between the HTTP handler and the backends.
 
-request stages (policies) -> router -> admission (rate limits, budgets) -> executor
+router -> request stages (policies) -> admission (rate limits, budgets) -> executor
 (targets in order, retries, commit point) -> response stages -> the handler. Handlers give
 it a decoded request; it gives back the reply as data: one `Reply`, or the chunks of a
 stream whose first chunk has already arrived (everything before that may still fail over).
@@ -16,6 +16,8 @@ from gateway.backends.base import BackendCall, Endpoint, Needs
 from gateway.context import RequestContext
 from gateway.errors import FinalError
 from gateway.pipeline.executor import Executor
+from gateway.pipeline.policy_book import NONE as NO_STAGES
+from gateway.pipeline.policy_book import PolicyBook, Stages
 from gateway.pipeline.reply_stages import AssistantRoleStage, IdentityStage, UsageStage
 from gateway.pipeline.response_chain import ChunkStream, ResponseChain
 from gateway.protocol.chat import ChatCompletionRequest
@@ -59,9 +61,12 @@ class Pipeline:
         *,
         route_limits: Mapping[str, RouteLimit] | None = None,
         admission: Admission | None = None,
+        policies: PolicyBook | None = None,
     ) -> None:
         self._route_limits = route_limits or {}
         self._admission = admission
+        # Content policy sets chosen per request (route and key); None or empty: none.
+        self._policies = policies if policies is not None and not policies.empty else None
         self._router = router
         self._executor = executor
         self._stages = tuple(stages)
@@ -75,7 +80,7 @@ class Pipeline:
         self._all_stages = (*response_stages, *self._built_in)
 
     async def complete(self, parsed: ParsedRequest, ctx: RequestContext) -> Reply:
-        parsed, decision = await self._prepare(parsed, ctx)
+        parsed, decision, chosen = await self._prepare(parsed, ctx)
         ticket = await self._admit(parsed, decision, ctx)
         try:
             limit = self._route_limits.get(ctx.route_id)
@@ -90,7 +95,7 @@ class Pipeline:
             finally:
                 if limit is not None:
                     limit.release()
-            chain = self._chain(parsed, ctx)
+            chain = self._chain(parsed, ctx, chosen)
             reply = await chain.reply(Reply(fields, _KINDS[parsed.endpoint]))
         except BaseException:
             if ticket is not None:
@@ -101,8 +106,8 @@ class Pipeline:
         return reply
 
     async def stream(self, parsed: ParsedRequest, ctx: RequestContext) -> ChunkStream:
-        parsed, decision = await self._prepare(parsed, ctx)
-        chain = self._chain(parsed, ctx)  # before the stream opens: nothing left to fail
+        parsed, decision, chosen = await self._prepare(parsed, ctx)
+        chain = self._chain(parsed, ctx, chosen)  # before the stream opens: nothing to fail
         ticket = await self._admit(parsed, decision, ctx)
         limit = self._route_limits.get(ctx.route_id)
         try:
@@ -141,12 +146,19 @@ class Pipeline:
 
     async def _prepare(
         self, parsed: ParsedRequest, ctx: RequestContext
-    ) -> tuple[ParsedRequest, RouteDecision]:
+    ) -> tuple[ParsedRequest, RouteDecision, Stages]:
         ctx.model = parsed.request.model
         check_model_access(ctx.model, ctx)
+        decision = await self._router.route(parsed.request, ctx)
+        ctx.route_id = decision.targets[0].model_id if decision.targets else ""
+        ctx.route_reason = decision.reason
+        ctx.route_confidence = decision.confidence
+        # After routing: a route's own policy set applies. A transform changes only the
+        # text, never what the targets were chosen for.
+        chosen = NO_STAGES if self._policies is None else self._policies.for_request(ctx)
         request = parsed.request
         if not isinstance(request, EmbeddingRequest):  # stages read prompts, not vectors
-            for stage in self._stages:
+            for stage in (*self._stages, *chosen.request):
                 verdict = await stage.check(request, ctx)
                 if isinstance(verdict, Deny):
                     raise FinalError(verdict.error) from verdict.error
@@ -154,17 +166,17 @@ class Pipeline:
                     fields = reencode(parsed.fields, verdict.request)
                     request = verdict.request
                     parsed = ParsedRequest(parsed.endpoint, request, fields)
-        decision = await self._router.route(parsed.request, ctx)
-        ctx.route_id = decision.targets[0].model_id if decision.targets else ""
-        ctx.route_reason = decision.reason
-        ctx.route_confidence = decision.confidence
-        return parsed, decision
+        return parsed, decision, chosen
 
-    def _chain(self, parsed: ParsedRequest, ctx: RequestContext) -> ResponseChain:
+    def _chain(self, parsed: ParsedRequest, ctx: RequestContext, chosen: Stages) -> ResponseChain:
         request = parsed.request
         # Policy stages read text: an embeddings reply only gets the built-in ones.
-        embeddings = isinstance(request, EmbeddingRequest)
-        stages = self._built_in if embeddings else self._all_stages
+        if isinstance(request, EmbeddingRequest):
+            stages = self._built_in
+        elif chosen.response:
+            stages = (*chosen.response, *self._all_stages)
+        else:
+            stages = self._all_stages
         filters: list[ResponseFilter] = []
         for stage in stages:
             opened = stage.open(request, ctx)

@@ -4,6 +4,7 @@ names its key path."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from gateway.settings.schema import Settings
@@ -34,6 +35,32 @@ def cross_check(settings: Settings) -> list[str]:
                     f"(it must be the id of another entry in `models`)"
                 )
     problems.extend(_fallback_cycles(settings))
+    problems.extend(_policy_problems(settings))
+    return problems
+
+
+def _policy_problems(settings: Settings) -> list[str]:
+    """Routes and keys name defined policy sets; custom entities compile and say what to
+    match."""
+    problems: list[str] = []
+    known = ", ".join(sorted(settings.policies)) or "none are defined"
+    named = [(f"$.models[{i}].policy", m.policy) for i, m in enumerate(settings.models)]
+    named += [(f"$.keys[{i}].policy", k.policy) for i, k in enumerate(settings.keys)]
+    for path, name in named:
+        if name is not None and name not in settings.policies:
+            problems.append(f"{path}: unknown policy set `{name}` (defined: {known})")
+    for name, policy in settings.policies.items():
+        if policy.pii is None:
+            continue
+        for j, custom in enumerate(policy.pii.custom):
+            where = f"$.policies.{name}.pii.custom[{j}]"
+            if (custom.regex is None) == (not custom.deny_list):
+                problems.append(f"{where}: set exactly one of `regex` or `deny_list`")
+            elif custom.regex is not None:
+                try:
+                    re.compile(custom.regex)
+                except re.error as exc:
+                    problems.append(f"{where}.regex: not a valid regular expression ({exc})")
     return problems
 
 

@@ -9,16 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from msgspec import Meta, Struct, field
+from msgspec import Meta, field
 
-PositiveSeconds = Annotated[float, Meta(gt=0, le=86_400)]
-Port = Annotated[int, Meta(ge=0, le=65_535)]
-EnvVarName = Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Name = Annotated[str, Meta(min_length=1, max_length=128)]
-
-
-class Config(Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """Base of every policy-file type."""
+from gateway.settings.base_types import Config, EnvVarName, Name, Port, PositiveSeconds, Share
+from gateway.settings.content_policies import Audit, PolicySet
 
 
 class Timeouts(Config, frozen=True):
@@ -168,7 +162,6 @@ class RouteTarget(Config, frozen=True):
 
 
 Balance = Literal["ordered", "weighted", "least_busy", "latency"]
-Share = Annotated[float, Meta(ge=0, le=1)]
 
 
 class IntentRoute(Config, frozen=True):
@@ -215,6 +208,8 @@ class ModelRoute(Config, frozen=True):
     queue_timeout_seconds: Annotated[float, Meta(ge=0, le=600)] = 1.0
     # Rate limits on the whole route (every caller together), beside each key's and tenant's.
     limits: Limits | None = None
+    # The content policy set (a name under `policies`) for every request to this route.
+    policy: Name | None = None
     owned_by: str = "gateway"
     # A prompt longer than a local model's window: `error` (400 context_length_exceeded) or
     # `trim_oldest` (drop the oldest turns, always keeping system messages and the last turn).
@@ -345,6 +340,8 @@ class ApiKey(Config, frozen=True):
     priority: Annotated[int, Meta(ge=-10, le=10)] = 0
     limits: Limits | None = None
     budget: Budget | None = None
+    # A content policy set for this key's requests, applied besides the route's own.
+    policy: Name | None = None
 
 
 class State(Config, frozen=True):
@@ -372,5 +369,8 @@ class Settings(Config, frozen=True):
     # Per model: the route id or the upstream model name (the upstream name wins). Models
     # without a price cost nothing (local models, unless priced).
     prices: dict[Name, Price] = field(default_factory=dict)
+    # Named content policy sets, selected by `models[].policy` and `keys[].policy`.
+    policies: dict[Name, PolicySet] = field(default_factory=dict)
+    audit: Audit = field(default_factory=Audit)
     backends: dict[Name, BackendSpec] = field(default_factory=dict)
     models: list[ModelRoute] = field(default_factory=list)

@@ -1,0 +1,89 @@
+"""The policy file's content-security types: named policy sets (`policies:`) that routes and
+keys select, each a set of stages (injection, PII, secrets, output links, tool arguments)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta, field
+
+from gateway.settings.base_types import Config, Share
+
+EntityName = Annotated[str, Meta(pattern=r"^[A-Z][A-Z0-9_]{0,63}$")]
+Channel = Literal["user", "tool", "document"]
+# `flag` lets the request through and names the stage in `x-gateway-flagged`.
+BlockAction = Literal["block", "flag", "off"]
+
+
+class InjectionPolicy(Config, frozen=True):
+    """Prompt injection in user turns, tool results and retrieved passages (`<document>`
+    wrappers): refused with 400 `prompt_injection_detected` at or above `threshold`."""
+
+    action: BlockAction = "block"
+    threshold: Share = 0.5
+    channels: list[Channel] = field(default_factory=lambda: ["user", "tool", "document"])
+
+
+DEFAULT_PII_ENTITIES = (
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+    "US_SSN",
+)
+
+
+class CustomEntity(Config, frozen=True):
+    """A site-specific identifier: a regular expression, or a list of exact terms."""
+
+    name: EntityName
+    regex: Annotated[str, Meta(min_length=1, max_length=1000)] | None = None
+    deny_list: list[Annotated[str, Meta(min_length=1)]] = field(default_factory=list)
+
+
+class PiiPolicy(Config, frozen=True):
+    """Personal data (presidio, offline). `input`: what reaches the model; `output`: what
+    reaches the client (JSON and streams)."""
+
+    input: Literal["off", "redact", "mask", "block", "pseudonymize", "flag"] = "off"
+    output: Literal["off", "redact", "flag"] = "off"
+    entities: list[EntityName] = field(default_factory=lambda: list(DEFAULT_PII_ENTITIES))
+    custom: list[CustomEntity] = field(default_factory=list)
+    # Findings below this presidio score are ignored.
+    threshold: Share = 0.5
+
+
+class SecretsPolicy(Config, frozen=True):
+    """Credentials (cloud, VCS, chat, payment and LLM-provider keys, JWTs, private keys,
+    connection strings with passwords, high-entropy assignments)."""
+
+    input: Literal["block", "redact", "flag", "off"] = "block"
+    output: Literal["redact", "flag", "off"] = "redact"
+
+
+class LinksPolicy(Config, frozen=True):
+    """Markdown images and links in model output whose URL could carry data out: a query
+    string with a long or encoded payload, or a host outside `allow_hosts` (when set)."""
+
+    action: Literal["strip", "flag", "off"] = "strip"
+    allow_hosts: list[Annotated[str, Meta(min_length=1)]] = field(default_factory=list)
+
+
+class PolicySet(Config, frozen=True):
+    injection: InjectionPolicy | None = None
+    pii: PiiPolicy | None = None
+    secrets: SecretsPolicy | None = None
+    links: LinksPolicy | None = None
+    # Client-bound tool calls whose arguments do not match the tool's JSON Schema.
+    tool_arguments: Literal["block", "flag", "off"] = "off"
+    # A detector that fails or overruns `timeout_seconds`: `fail_closed` (503) or
+    # `fail_open` (the request goes on unchecked by that stage; logged).
+    on_error: Literal["fail_closed", "fail_open"] = "fail_closed"
+    timeout_seconds: Annotated[float, Meta(gt=0, le=60)] = 2.0
+
+
+class Audit(Config, frozen=True):
+    """Security events, one JSON line each (never the matched text): `stderr` or a file."""
+
+    destination: Annotated[str, Meta(min_length=1)] = "stderr"

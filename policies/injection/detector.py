@@ -1,0 +1,181 @@
+"""The layered prompt-injection scorer: fold, look behind the disguises, match signals,
+turn the evidence into a calibrated score.
+
+Score: a logistic over `BIAS + channel prior + sum of signal weights + a bonus per extra
+attack family`. With `BIAS = -3`, one strong signal (an override, a chat-template turn
+marker, a system-prompt extraction) reaches about 0.6; one ambiguous signal ("from now on
+you", "no limits", a tool name) stays near 0.2 until a second, independent family joins it.
+Damping signals (the text discusses attacks, quotes one, or is code) subtract, but never
+below what hidden or encoded evidence adds: quoting an attack inside base64 is no excuse.
+
+Views scanned: the folded text; a leetspeak and a de-spaced view when the text shows
+those disguises; every hidden payload (HTML/Markdown comments, base64, base32, hex,
+binary, ascii85/base85, Morse, escapes, percent-encoding, ROT13, reversed text), folded in
+turn. Evidence found in a hidden view adds a disguise signal: hiding an instruction is
+itself a sign of one. A text already certain on its plain view skips the rest.
+
+Cost: linear in the text, every decode bounded (see `payloads`); the signals' anchors
+(see `signal`) keep most patterns from running at all on ordinary prose.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from types import MappingProxyType
+
+from policies.injection.normalize import despace, fold, had_invisible, leet
+from policies.injection.payloads import hidden
+from policies.injection.signal import UNTRUSTED_CHANNELS, Signal, Words
+from policies.injection.signals_agent import SIGNALS as AGENT
+from policies.injection.signals_intl import SIGNALS as INTERNATIONAL
+from policies.injection.signals_takeover import SIGNALS as TAKEOVER
+from policies.injection.verdict import InjectionClassifier, InjectionVerdict
+
+BIAS = -3.0
+FAMILY_BONUS = 1.0
+SAME_FAMILY_SHARE = 0.1
+CERTAIN = 0.97
+DAMPING_FLOOR = -1.5  # a logit: a score of about 0.18
+MAX_FAMILY_BONUS = 2.0
+# Untrusted content has no reason to carry instructions at all: a small prior.
+CHANNEL_PRIOR = MappingProxyType({"user": 0.0, "tool": 0.3, "document": 0.3})
+# Hidden or encoded text that itself carries evidence: what each disguise adds.
+DISGUISE_WEIGHT = MappingProxyType(
+    {
+        "comment": 1.5,
+        "base64": 1.5,
+        "hex": 1.5,
+        "escape": 1.5,
+        "percent": 1.2,
+        "rot13": 1.5,
+        "reversed": 1.5,
+        "base32": 1.5,
+        "binary": 1.5,
+        "ascii85": 1.5,
+        "base85": 1.5,
+        "morse": 1.5,
+        "leet": 1.0,
+        "despace": 1.0,
+    }
+)
+INVISIBLE_WEIGHT = 1.0
+# Multi-turn: how many trailing user turns are joined and scored together.
+TURN_WINDOW = 4
+MAX_TURN_CHARS = 16_384
+
+
+def _matches(
+    signals: Sequence[Signal], text: Words, channel: str
+) -> dict[str, tuple[str | None, float]]:
+    found: dict[str, tuple[str | None, float]] = {}
+    for sig in signals:
+        if sig.fires(text):
+            found[sig.name] = (sig.family, sig.weight_in(channel))
+    return found
+
+
+def _logistic(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+class InjectionDetector:
+    """Lexical and structural scoring; a plugged `classifier` may raise the score, never
+    lower it (the rules stay a floor a model cannot talk its way under)."""
+
+    def __init__(
+        self,
+        classifier: InjectionClassifier | None = None,
+        signals: Iterable[Signal] | None = None,
+    ) -> None:
+        self._signals = tuple(signals) if signals is not None else TAKEOVER + AGENT + INTERNATIONAL
+        self._evidence = tuple(s for s in self._signals if s.family is not None)
+        self._damping = tuple(s for s in self._signals if s.family is None)
+        self._classifier = classifier
+
+    def score(self, text: str, channel: str) -> InjectionVerdict:
+        verdict = self._lexical(text, channel)
+        if self._classifier is not None:
+            other = self._classifier.score(text, channel)
+            if other.score > verdict.score:
+                return InjectionVerdict(other.score, (*verdict.signals, "classifier"))
+        return verdict
+
+    def score_turns(self, turns: list[str]) -> InjectionVerdict:
+        """The worst of the last turns alone and joined: a payload split over several user
+        turns ("ignore all previous" / "instructions and ...") only reads whole."""
+        recent = turns[-TURN_WINDOW:]
+        best = InjectionVerdict(0.0, ())
+        for turn in recent:
+            verdict = self.score(turn, "user")
+            if verdict.score > best.score:
+                best = verdict
+        for start in range(len(recent) - 1):
+            joined = " ".join(t[-MAX_TURN_CHARS:] for t in recent[start:])
+            verdict = self.score(joined, "user")
+            if verdict.score > best.score:
+                best = InjectionVerdict(verdict.score, (*verdict.signals, "multi_turn"))
+        return best
+
+    def _lexical(self, text: str, channel: str) -> InjectionVerdict:
+        folded = Words.of(fold(text))
+        evidence = _matches(self._evidence, folded, channel)
+        disguises: dict[str, float] = {}
+        if evidence:
+            # Already certain: what the disguised views add cannot change the outcome.
+            plain = self._verdict(folded, channel, evidence, disguises)
+            if plain.score >= CERTAIN:
+                return plain
+        views: list[tuple[str, str]] = []
+        for kind, view in (("leet", leet(folded.text)), ("despace", despace(folded.text))):
+            if view is not None:
+                views.append((kind, view))
+        views.extend((item.kind, fold(item.text)) for item in hidden(text, folded.text))
+        for kind, view in views:
+            found = _matches(self._evidence, Words.of(view), channel)
+            if not found:
+                continue
+            # Any evidence in a hidden view counts as a disguise; for leet and de-spaced
+            # views only evidence the plain view missed does (they repeat it otherwise).
+            if kind in ("leet", "despace") and found.keys() <= evidence.keys():
+                continue
+            disguises[kind] = DISGUISE_WEIGHT.get(kind, 1.0)
+            for name, (family, weight) in found.items():
+                if weight > evidence.get(name, (None, -math.inf))[1]:
+                    evidence[name] = (family, weight)
+        if had_invisible(text):
+            disguises["invisible"] = INVISIBLE_WEIGHT
+        return self._verdict(folded, channel, evidence, disguises)
+
+    def _verdict(
+        self,
+        folded: Words,
+        channel: str,
+        evidence: dict[str, tuple[str | None, float]],
+        disguises: dict[str, float],
+    ) -> InjectionVerdict:
+        if not evidence and not disguises:
+            return InjectionVerdict(_logistic(BIAS + CHANNEL_PRIOR.get(channel, 0.0)), ())
+        by_family: dict[str | None, list[float]] = {}
+        for family, weight in evidence.values():
+            by_family.setdefault(family, []).append(weight)
+        families = set(by_family)
+        # Two phrasings of one move (an English and a French override pattern both firing
+        # on "ignore all instructions") are one piece of evidence, plus a little.
+        positive = sum(
+            max(ws) + SAME_FAMILY_SHARE * (sum(ws) - max(ws)) for ws in by_family.values()
+        )
+        damping = 0.0
+        undamped = BIAS + CHANNEL_PRIOR.get(channel, 0.0) + positive + sum(disguises.values())
+        # Damping only lowers a score: not worth its patterns when the score is low already.
+        if evidence and undamped + FAMILY_BONUS * (len(families) - 1) > DAMPING_FLOOR:
+            damping = sum(s.weight_in(channel) for s in self._damping if s.fires(folded))
+            # Untrusted content that discusses attacks still should not address the reader.
+            if channel in UNTRUSTED_CHANNELS and families & {"address", "directive", "tool"}:
+                damping /= 2
+        bonus = min(MAX_FAMILY_BONUS, FAMILY_BONUS * max(0, len(families) - 1))
+        hiding = sum(disguises.values())
+        z = BIAS + CHANNEL_PRIOR.get(channel, 0.0) + max(positive + bonus + damping, 0.0)
+        z += hiding
+        names = tuple(sorted(evidence)) + tuple(f"{kind}_payload" for kind in sorted(disguises))
+        return InjectionVerdict(round(_logistic(z), 4), names)

@@ -1,0 +1,346 @@
+# ruff: noqa: RUF001 - look-alike letters here are the point (confusables, scripts).
+"""English signals of a takeover: setting the instructions aside, a new identity or
+"no limits", extraction of the system prompt, forged turn markers and delimiters, claimed
+authority and forged reasoning. Patterns read the folded view (lower case, no diacritics,
+look-alikes folded: see `normalize`), so none needs a case or accent variant.
+
+The override pattern lets only qualifiers ("all", "the previous", "your") and at most two
+free words stand between the verb and its object, so "ignore the warning and follow the
+instructions on screen" and "disregard my last message" do not read as an override.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from policies.injection.signal import Signal, anchored, signal
+from policies.injection.vocabulary import (
+    ASSISTANT,
+    DATA,
+    ORDERS,
+    QUALIFIER,
+    REVEAL,
+    SECRET_PROMPT,
+    SET_ASIDE,
+)
+
+_SIGNALS: tuple[Signal, ...] = (
+    # Override: the heart of most injections.
+    signal(
+        "override",
+        "override",
+        # Up to two free words ("the operator's confidentiality policy"), the rest qualifiers;
+        # "rules of SEO" and "instructions for the oven" are about something else.
+        rf"\b{SET_ASIDE}\b(?:\s+{QUALIFIER}\b){{0,4}}(?:\s+[\w'-]+){{0,2}}?(?:\s+{QUALIFIER}\b){{0,3}}"
+        rf"\s+{ORDERS}\b(?!\s+(?:of|about|on how)\b)",
+        3.5,
+    ),
+    signal(
+        "override_everything",
+        "override",
+        r"\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:everything|anything|all)\s+"
+        r"(?:above|before|prior|previous|so far|you (?:were|have been|'ve been) told|"
+        r"we (?:discussed|talked about))",
+        3.0,
+    ),
+    signal(
+        "new_instructions",
+        "override",
+        r"\b(?:new|updated|real|actual|true|revised|secret|hidden|overriding|priority) "
+        r"(?:instructions?|directives?|task|orders|objective|mission|rules|system prompt)"
+        r"\s*(?::|is\b|are\b|follow)",
+        2.2,
+    ),
+    signal(
+        "real_task",
+        "override",
+        r"\byour (?:new|real|actual|true|only|primary) (?:task|goal|purpose|job|instructions|"
+        r"directive|role|objective|mission)\b",
+        2.2,
+    ),
+    signal(
+        "supersedes",
+        "override",
+        r"\b(?:supersedes?|overrides?|replaces?) (?:all )?"
+        r"(?:prior|previous|earlier|your|existing|other)",
+        2.0,
+    ),
+    signal(
+        "pretend_gone",
+        "override",
+        r"\bpretend (?:that )?(?:the |all |your |"
+        r"any )?(?:previous |prior |above |earlier |original )?"
+        r"(?:instructions|rules|guidelines|directives|"
+        r"prompt|restrictions) (?:never existed|(?:do|does)"
+        r"(?: not|n't) exist|are gone|were never (?:given|written)|don't apply|do not apply)",
+        3.0,
+    ),
+    signal(
+        "rules_changed",
+        "override",
+        r"\byour (?:rules|guidelines|instructions|restrictions|polic(?:y|ies)|settings|"
+        r"programming|directives) (?:have|has) (?:been )?(?:changed|updated|lifted|removed|"
+        r"replaced|revoked|suspended)",
+        2.2,
+    ),
+    signal(
+        "ignore_user",
+        "override",
+        r"\b(?:ignore|disregard)\b(?: what)? the user(?:'s)?\b(?! (?:manual|guide|interface|agent|"
+        r"name|id)\b)",
+        1.8,
+        2.6,
+    ),
+    # Role hijack and jailbreak personas.
+    signal(
+        "you_are_now",
+        "hijack",
+        r"\byou(?: are|'re) (?:now|no longer|henceforth|from now on)\b|\bfrom now on,? "
+        r"(?:you|your|respond|answer|act|reply|behave|always)\b|\bhenceforth,? you\b",
+        2.0,
+    ),
+    signal(
+        "persona",
+        "role",
+        r"\b(?:pretend|imagine|act|behave|roleplay|role-play|respond|answer)\b(?: to be| you"
+        r"(?: are|'re)| that you are| as if(?: you (?:are|were|had))?| as| like)+ (?:an? |the )?"
+        rf"(?:[\w-]+ ){{0,2}}(?:{ASSISTANT}|version of (?:yourself|you)|persona)\b",
+        1.0,
+    ),
+    signal(
+        "unrestricted",
+        "unrestricted",
+        r"\b(?:no|without(?: any)?|free (?:of|from)|zero|not bound by|ignoring all)\s+(?:[\w-]+ )"
+        r"{0,2}(?:restrictions|rules|limits|limitations|filters?|filtering|censorship|content "
+        # "no limits on uploads", "no rules about ingredients": a limit on something else.
+        r"polic(?:y|ies)|guidelines|safety|guardrails|ethic(?:s|al)|morals?|boundaries)\b"
+        r"(?! (?:on|about|for|regarding|around|against) )|"
+        r"\b(?:unrestricted|uncensored|unfiltered|jailbroken|jailbreak|amoral|unchained)\b",
+        1.8,
+    ),
+    signal(
+        "jailbreak_persona",
+        "role",
+        r"\b(?:god|dan|jailbreak|unrestricted|sudo|evil|chaos|opposite|unlocked|unfiltered|"
+        r"uncensored) mode\b|\bdo anything now\b|\b(?:you are|to be|pretend to be|act as) "
+        r"(?:now )?dan\b|\bdan,? (?:which|who) (?:stands|can)|\bstay in character\b|\banti-?gpt\b",
+        2.6,
+    ),
+    # "Developer mode" is also a phone and browser setting: weak alone.
+    signal("developer_mode", "role", r"\b(?:developer|dev|debug|admin) mode\b", 1.0),
+    signal(
+        "confirm_compliance",
+        "directive",
+        r"\b(?:confirm|acknowledge|reply|respond|answer|start)\w* (?:this |that )?(?:by|with) "
+        r"(?:saying|writing|replying|typing|stating|only)?\s*[\"'“‘]",
+        1.2,
+    ),
+    signal(
+        "must_comply",
+        "unrestricted",
+        r"\b(?:must|will|shall|have to|always) (?:comply|obey|"
+        r"answer|respond|fulfil+)\b[^.\n]{0,30}\b(?:every|any|all|without|regardless)\b",
+        1.5,
+    ),
+    # System-prompt extraction.
+    signal(
+        "reveal_prompt",
+        "reveal",
+        rf"\b{REVEAL}\b(?:\s+[\w'-]+){{0,5}}?\s+{SECRET_PROMPT}|\brepeat (?:the |all )?"
+        r"(?:words|text|everything) (?:above|before)|\bstarting with ['\"]?you are",
+        3.2,
+    ),
+    signal(
+        "reveal_rules",
+        "reveal",
+        rf"\b{REVEAL}\b(?:\s+me)?\s+(?:all\s+)?(?:of\s+)?your (?:exact |full |complete |own )?"
+        r"(?:instructions|prompt|rules|guidelines|directives|configuration|programming|"
+        r"restrictions)\b",
+        1.6,
+    ),
+    signal(
+        "verbatim",
+        "reveal",
+        r"\b(?:verbatim|word for word|word-for-word|exactly as "
+        r"(?:written|given)|in full)\b",
+        0.8,
+    ),
+    signal(
+        "prompt_words",
+        "reveal",
+        r"\b(?:system|initial|original|hidden|developer|secret|internal|operating) "
+        r"(?:prompt|instructions|message)\b|\bpre-?prompt\b|\bmeta-?prompt\b",
+        0.6,
+    ),
+    signal(
+        "reveal_data",
+        "reveal",
+        rf"\b{REVEAL}\b(?:\s+[\w'-]+){{0,4}}?\s+{DATA}",
+        1.2,
+        1.8,
+    ),
+    # Fake turns and delimiters: structure a model reads as a new speaker.
+    signal(
+        "chat_template",
+        "marker",
+        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id|"
+        r"end_header_id|begin_of_text)\|>|\[/?inst\]|<</?sys>>|<start_of_turn>|<end_of_turn>",
+        3.5,
+        reach=40,
+    ),
+    signal(
+        "role_label",
+        "marker",
+        r"(?:^\s*|#{2,4}\s*|//\s*|/\*\s*|<!--\s*)(?:#{1,4}\s*|\[|\*\*|<)?(?:system|assistant|"
+        r"developer|admin|administrator|root|"
+        r"sys)(?: (?:message|prompt|note|instruction|instructions|override|update|notice|"
+        r"alert))?\s*(?:\]|\*\*|>)?\s*:|<\/?(?:system|sys|admin|instructions?)>|^\s*\[(?:system|"
+        r"admin|assistant)\]",
+        2.2,
+        2.8,
+        reach=120,
+    ),
+    signal(
+        "end_of_input",
+        "delimiter",
+        r"\b(?:end|stop) of (?:the )?(?:document|user input|input|context|text|data|file|email|"
+        r"message|conversation|instructions|prompt|article|page|search results?|tool output|"
+        r"transcript|untrusted content|content)\b",
+        1.5,
+        2.0,
+    ),
+    signal(
+        "authority_note",
+        "authority",
+        r"\b(?:important |urgent |critical |mandatory |priority )?(?:system|admin|administrator"
+        r"|developer|security|operator|openai|anthropic|root) (?:note|notice|update|override|"
+        r"message|alert|instruction|directive|announcement|command|notification)\s*:|"
+        r"\boverride\s*:|\b(?:breach|security) alert\s*:",
+        2.2,
+        2.6,
+        reach=120,
+    ),
+    signal(
+        "safety_off",
+        "authority",
+        r"\b(?:safety|security|content|ethical) (?:protocols?|filters?|restrictions|guidelines|"
+        r"checks|rules|polic(?:y|ies)|measures)\b[^.\n]{0,20}?\b(?:are |is |have been |were )?"
+        r"(?:disabled|off|lifted|removed|suspended|deactivated|bypassed|no longer apply|do not "
+        r"apply|don't apply|not apply|were not meant|compromised)|\bexempt from (?:the |all |any )?"
+        r"(?:usual |normal |standard )?(?:restrictions|rules|guidelines|polic(?:y|ies)|safety)",
+        2.5,
+    ),
+    signal(
+        "grant_access",
+        "authority",
+        r"\b(?:grant|give)\w* (?:(?:this|the) user |me |"
+        r"them |us )?(?:all|full|admin|root|unlimited|"
+        r"elevated) (?:access|permissions|privileges|requests|rights)\b|\bgranted (?:you )?"
+        r"(?:permission|authori[sz]ation) to\b|\bthe user is (?:an? )?"
+        r"(?:admin|administrator|authorized|verified|developer|root)\b",
+        1.8,
+    ),
+    signal(
+        "authority_claim",
+        "authority",
+        r"\b(?:i am|i'm|this is) (?:a |an |the |your )?(?:[\w-]+ ){0,2}?(?:administrator|admin|"
+        r"developer|creator|owner|operator|researcher at (?:openai|anthropic|google|meta))\b|\b"
+        r"authori[sz]ed (?:test|request|override|session|red team|penetration test)\b",
+        1.5,
+    ),
+    signal(
+        "skip_checks",
+        "authority",
+        r"\b(?:skip|disable|bypass|turn off|deactivate|switch off)\w* (?:all |any |the |your )?"
+        r"(?:safety|security|content|moderation|ethical) (?:checks|confirmations|rules|filters?|"
+        r"review|guidelines|settings|protocols?)|"
+        r"\bwithout asking (?:for )?(?:confirmation|permission|again)\b",
+        1.6,
+    ),
+    # Forged reasoning and decode-and-obey.
+    signal(
+        "forged_reasoning",
+        "cot",
+        r"<(?:thinking|reasoning|scratchpad|internal|inner_monologue)>|\bas (?:the|an|your) "
+        rf"(?:ai )?(?:{ASSISTANT}),? i(?: have|'ve)? (?:already )?(?:reasoned|concluded|"
+        r"determined|decided|verified|established)|\b(?:i have|i've) (?:already )?(?:verified|"
+        r"confirmed|concluded|determined|reasoned)\b[^.\n]{0,120}\b(?:authori[sz]ed|exempt|"
+        r"do not apply|not apply|comply|restrictions)",
+        2.4,
+    ),
+)
+
+# Pre-filter anchors per signal (see `Signal.anchors`): ` | ` separates groups that must all hit.
+_ANCHORS = MappingProxyType(
+    {
+        "override": (
+            "ignor disre forge skip skips skipping bypas overr overl disca aband negle aside throw "
+            "follo erase drop | instr direc rules guide promp comma orders const restr polic progr "
+            "guard filte safeg train limit ethics princ bound guida"
+        ),
+        "override_everything": "ignor disre forge | every anyth all",
+        "new_instructions": (
+            "new updated real actual true revised secret hidden overriding priority | instr direc "
+            "task orders objec missi rules promp"
+        ),
+        "real_task": "your | task goal purpose job instr direc role objec missi",
+        "supersedes": "super overr repla | prior previ earli your exist other",
+        "pretend_gone": "prete",
+        "rules_changed": "your | rules guide instr restr polic setti progr direc",
+        "ignore_user": "ignor disre | user",
+        "you_are_now": "now henceforth longer",
+        "persona": (
+            "prete imagi act behave roleplay role-play respo answer | ai a.i. bot assis llm "
+            "language model agent chatbot gpt chatgpt claude copilot automated version persona"
+        ),
+        "unrestricted": (
+            "restr rule rules limit filte censo polic guide safety guard ethic moral bound jailb "
+            "amoral uncen unfil unchained unres"
+        ),
+        "jailbreak_persona": "mode anything character gpt dan antigpt anti-gpt",
+        "developer_mode": "mode",
+        "confirm_compliance": "confi ackno reply respo answer start | \" ' “ ‘",
+        "must_comply": "comply obey answer respo fulfi | every any all without regar",
+        "reveal_prompt": (
+            "revea show showi print outpu repea tell displ dump leak give share shari write recit "
+            "discl expos paste spell provi return echo list quote quoti summa trans what add inclu "
+            "appen copy respo reply answer | promp message messages instr above before context "
+            "starting opera secret inter confi preprompt metaprompt"
+        ),
+        "reveal_rules": "your | instr promp rules guide direc confi progr restr",
+        "verbatim": "verba word exactly full",
+        "prompt_words": (
+            "system initial original hidden developer secret internal operating preprompt "
+            "metaprompt pre-prompt meta-prompt | promp instr message preprompt metaprompt "
+            "pre-prompt meta-prompt"
+        ),
+        "reveal_data": (
+            "revea show showi print outpu repea tell displ dump leak give share shari write recit "
+            "discl expos paste spell provi return echo list quote quoti summa trans what add inclu "
+            "appen copy respo reply answer | api crede passw secre access priva ssh envir env "
+            "customer credit session cookie conve chat perso inter confi datab id_rsa .ssh passwd "
+            ".env order user"
+        ),
+        "chat_template": "<| [inst [/inst <<sys <</sys <start_of_turn <end_of_turn",
+        "role_label": (
+            "system: assistant: developer: admin: administrator: root: sys: [system [admin "
+            "[assistant <system </system <sys </sys <admin <instruction </instruction message: "
+            "prompt: note: instruction: instructions: override: update: notice: alert: **:"
+        ),
+        "end_of_input": "end stop | of",
+        "authority_note": (
+            "note: notice: update: override: message: alert: instruction: directive: announcement: "
+            "command: notification:"
+        ),
+        "safety_off": "disab off lifte remov suspe deact bypas apply meant compr exempt",
+        "grant_access": "grant give given user",
+        "authority_claim": "admin admini devel creator owner opera resea autho",
+        "skip_checks": "skip skips skipping disab bypas turn deact switc without",
+        "forged_reasoning": (
+            "<thinking <reasoning <scratchpad <internal <inner_monologue reaso concl deter decid "
+            "verif estab confi"
+        ),
+    }
+)
+
+SIGNALS = anchored(_SIGNALS, _ANCHORS)

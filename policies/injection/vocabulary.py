@@ -1,0 +1,58 @@
+"""The English word classes the signal patterns are built from, each a regex alternation.
+
+Kept apart from the patterns so each list can be read (and extended) on its own: verbs of
+setting instructions aside, the qualifiers allowed between such a verb and its object,
+the objects ("instructions", "guidelines"), verbs of disclosure and what they disclose,
+the names a text uses for the model reading it, and the data an exfiltration is after.
+"""
+
+SET_ASIDE = (
+    r"(?:ignore|ignoring|disregard|disregarding|forget|skip|bypass|override|overlook|"
+    r"discard|abandon|neglect|set aside|put aside|throw out|stop following|do not follow|"
+    r"don't follow|no longer follow|erase|drop)"
+)
+
+QUALIFIER = (
+    r"(?:all|any|every|each|the|your|these|those|previous|prior|above|earlier|preceding|"
+    r"foregoing|former|original|initial|old|existing|given|system|safety|developer|"
+    r"operator|content|default|of|that|you|were|have|been|told|received|before|other|"
+    r"current|whatever|instructions and|rules and|core|base|hidden|just)"
+)
+
+ORDERS = (
+    r"(?:instructions?|directives?|rules|guidelines|guidance|prompts?|commands|"
+    r"constraints|restrictions|policies|policy|programming|guardrails|filters|safeguards|"
+    r"training|limitations|system prompt|ethics|principles|boundaries)"
+)
+
+REVEAL = (
+    r"(?:reveal\w*|show\w*|print\w*|output\w*|repeat\w*|tell|display\w*|dump\w*|leak\w*|"
+    r"give|shar\w*|write out|recit\w*|disclos\w*|expos\w*|paste|spell out|provid\w*|"
+    r"return|echo|list|quot\w*|summar\w*|translate|what (?:is|are|was|were)|add|include|"
+    r"append|copy|(?:respond|reply|answer)(?: only)? with)"
+)
+
+SECRET_PROMPT = (
+    r"(?:system prompt|system message|initial (?:instructions|prompt)|"
+    r"original (?:instructions|prompt)|hidden (?:instructions|prompt)|"
+    r"developer (?:message|instructions|prompt)|pre-?prompt|meta-?prompt|(?:words|text|"
+    r"everything|instructions) (?:above|before this)|instructions (?:you were|you've been|"
+    r"you have been) given|(?:operating|secret|internal|confidential) instructions|"
+    r"context window|(?:full|entire|complete|whole|exact|raw) prompt|"
+    r"prompt you (?:received|were given|got)|developer messages?)"
+)
+
+ASSISTANT = (
+    r"(?:ai|a\.i\.|bot|assistant|llm|language model|model|agent|chatbot|gpt|chatgpt|"
+    r"claude|copilot|automated system|ai system)"
+)
+
+THE_OUTPUT = r"(?:reply|replies|response|responses|answer|answers|summary|summaries|output|review)"
+
+DATA = (
+    r"(?:api keys?|credentials|passwords?|secrets?|access tokens?|private keys?|ssh keys?|"
+    r"environment variables|env vars|customer (?:list|data|database|emails|records)|"
+    r"credit card|session cookies?|(?:conversation|chat) history|personal data|"
+    r"internal data|confidential|order data|user data|database|id_rsa|\.ssh|/etc/passwd|"
+    r"\.env\b)"
+)
