@@ -23,6 +23,7 @@ _MARKDOWN = re.compile(
 _HTML_IMG = re.compile(r"<img\b[^>]{0,500}?\bsrc\s*=\s*[\"']?([^\"'\s>]{1,2000})[^>]{0,500}>", re.I)
 _ENCODED = re.compile(r"[A-Za-z0-9+/=_-]{24,}|(?:%[0-9A-Fa-f]{2}){6,}")
 MAX_LINK = 3000
+_MAX_LINK_TEXT = 500
 _LONG_QUERY = 64
 _LONG_VALUE = 32
 
@@ -46,6 +47,31 @@ class LinkDetector:
             if self.suspicious(match.group(1), True):
                 found.append(Finding(match.start(), match.end(), "IMAGE"))
         return found
+
+    def hold(self, pending: str) -> int:
+        """In a stream, only a link or image still open at the end may grow into one."""
+        tail = pending[-MAX_LINK:]
+        # The start of one that has not shown its `[` or `<img` yet.
+        ending = tail[-4:].lower()
+        starting = next((len(p) for p in ("<im", "<i", "<", "!") if ending.endswith(p)), 0)
+        at = max(tail.rfind("["), tail.lower().rfind("<img"))
+        if at < 0:
+            return starting
+        rest = tail[at:]
+        if rest.startswith("<"):
+            still_open = ">" not in rest
+        else:
+            close = rest.find("]")
+            if close < 0:
+                still_open = len(rest) <= _MAX_LINK_TEXT + 1
+            elif close + 1 == len(rest):
+                still_open = True  # `(` may come next
+            else:
+                still_open = rest[close + 1] == "(" and ")" not in rest[close:]
+        if not still_open:
+            return starting
+        start = at - 1 if at > 0 and tail[at - 1] == "!" else at
+        return len(tail) - start
 
     def suspicious(self, url: str, image: bool) -> bool:
         if url.lower().startswith("data:"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from policies.findings import Finding, resolve_overlaps
@@ -11,6 +12,11 @@ from policies.secrets.rules import RULES
 # The longest span a rule reports plus the context it reads: a PEM block's body is capped
 # so the whole block fits (see `context_rules`); every other rule is bounded well below.
 MAX_SPAN = 4096
+# Every rule but the long constructs below reports spans well under this (with context).
+STREAM_HOLD = 640
+# (opening, closing or None for a token that ends at its first non-token character).
+_LONG_CONSTRUCTS = (("-----begin ", "-----end "), ("private-lines:", "private-mac"), ("eyj", None))
+_TOKEN_TAIL = re.compile(r"[a-z0-9_.\-]*")
 
 
 class SecretDetector:
@@ -34,6 +40,25 @@ class SecretDetector:
             for rule in self._rules
         )
         self._anchors = tuple(sorted({k for _, roots in self._plan for k in roots}))
+
+    def hold(self, pending: str) -> int:
+        """How much of a stream's pending text may still grow into a credential: the
+        longest ordinary rule's reach, or from the start of a long construct (a PEM block,
+        a PuTTY key, a JWT) still open at the end."""
+        held = min(len(pending), STREAM_HOLD)
+        tail = pending[-MAX_SPAN:].lower()
+        base = len(pending) - len(tail)
+        for opening, closing in _LONG_CONSTRUCTS:
+            at = tail.rfind(opening)
+            if at < 0:
+                continue
+            rest = tail[at:]
+            still_open = (
+                _TOKEN_TAIL.fullmatch(rest) is not None if closing is None else closing not in rest
+            )
+            if still_open:
+                held = max(held, len(pending) - (base + at))
+        return held
 
     @property
     def rules(self) -> tuple[Rule, ...]:

@@ -99,3 +99,34 @@ def test_tool_arguments_are_checked_against_the_schema(arguments: str, valid: bo
         with pytest.raises(BadGatewayError) as caught:
             asyncio.run(block.reply(reply_with(arguments)))
         assert caught.value.error_code == "tool_arguments_invalid"
+
+
+def test_links_stream_through_a_small_hold_back_like_the_whole_text() -> None:
+    import asyncio as aio
+
+    from gateway.protocol.payload import Chunk
+    from policies.base import StreamOutcome
+    from policies.output_redaction import OutputRedactionStage
+
+    detector = LinkDetector()
+    text = "Intro. " * 30 + EXFIL[0] + " and " + BENIGN[0] + " then " + EXFIL[2] + " [no link] x"
+    stage = OutputRedactionStage([detector], audit=AuditLog(None), write=replacement)
+
+    async def run() -> tuple[str, int]:
+        filt = stage.open(None, RequestContext("r", "/v1"))  # type: ignore[arg-type]
+        assert filt is not None
+        out, first_at = [], -1
+        for i, ch in enumerate(text):
+            choice = {"index": 0, "delta": {"content": ch}, "finish_reason": None}
+            for c in await filt.chunk(Chunk({"choices": raw([choice])}, "chat")):
+                got = c.choices()[0]["delta"].get("content")
+                if got and first_at < 0:
+                    first_at = i
+                out.append(got or "")
+        for c in await filt.finish(StreamOutcome.COMPLETED):
+            out.append(c.choices()[0]["delta"]["content"])
+        return "".join(out), first_at
+
+    streamed, first_at = aio.run(run())
+    assert streamed == replace(text, detector.find(text), replacement)
+    assert first_at == 0  # plain text is released as it arrives

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +20,7 @@ from policies.audit import AuditLog
 from policies.base import StreamOutcome
 from policies.findings import Finding, redact, resolve_overlaps
 from policies.output_redaction import OutputRedactionStage
+from policies.secrets import SecretDetector
 
 
 class Pattern:
@@ -50,6 +53,7 @@ def chunk(index: int, text: str | None, finish: str | None = None) -> Chunk:
 
 def stream(pieces: list[tuple[int, str]], finish: bool) -> tuple[dict[int, str], list[str]]:
     """The text each choice received, and the order of the finish events."""
+
     async def run() -> tuple[dict[int, str], list[str]]:
         stage = OutputRedactionStage(DETECTORS, audit=AuditLog(None))
         filt = stage.open(None, RequestContext("r", "/v1"))  # type: ignore[arg-type]
@@ -80,7 +84,9 @@ texts = st.lists(st.sampled_from(WORDS + VALUES), min_size=1, max_size=40).map("
 @settings(max_examples=300, deadline=None)
 @given(text=texts, data=st.data(), finish=st.booleans())
 def test_any_split_streams_to_the_whole_text_redaction(text: str, data: Any, finish: bool) -> None:
-    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(text) - 1)), max_size=len(text)))))
+    cuts = sorted(
+        set(data.draw(st.lists(st.integers(1, max(1, len(text) - 1)), max_size=len(text))))
+    )
     pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True) if a < b]
     got, events = stream([(0, p) for p in pieces], finish)
     expected = whole(text)
@@ -119,3 +125,37 @@ def test_a_json_reply_is_redacted_and_audited_without_the_value() -> None:
     reply = asyncio.run(filt.reply(Reply({"choices": raw([choice])}, "chat")))
     assert reply.choices()[0]["message"]["content"] == "mail <EMAIL_ADDRESS>"
     assert b"bob@corp.io" not in b"".join(lines) and b'"EMAIL_ADDRESS":1' in b"".join(lines)
+
+
+def _samples() -> list[str]:
+    path = Path(__file__).parents[1] / "data" / "secrets_samples.jsonl"
+    rows = [msgspec.json.decode(line) for line in path.read_bytes().splitlines() if line]
+    return [row["text"] for row in rows if row["secrets"]]
+
+
+SECRET_TEXTS = _samples()
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_the_real_secrets_detector_streams_like_the_whole_text(data: Any) -> None:
+    """The secrets detector's own hold-back (not its 4 KB span) is enough."""
+    detector = SecretDetector()
+    text = "\n".join(data.draw(st.lists(st.sampled_from(SECRET_TEXTS), min_size=1, max_size=3)))
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, len(text) - 1), max_size=60))))
+    pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True) if a < b]
+
+    async def run() -> str:
+        stage = OutputRedactionStage([detector], audit=AuditLog(None))
+        filt = stage.open(None, RequestContext("r", "/v1"))  # type: ignore[arg-type]
+        assert filt is not None
+        out = []
+        for piece in pieces:
+            out.extend(await filt.chunk(chunk(0, piece)))
+        out.extend(await filt.finish(StreamOutcome.COMPLETED))
+        return "".join(
+            (c.choices()[0].get("delta") or {}).get("content") or "" for c in out if c.has_choices
+        )
+
+    expected = redact(text, resolve_overlaps(detector.find(text)))
+    assert asyncio.run(run()) == expected
