@@ -1,19 +1,20 @@
 """Spans (PII, secrets, data-carrying links) rewritten in model output: in a JSON reply's
 texts, and in a stream's content deltas through a bounded hold-back.
 
-Streams, per choice: content deltas are appended to the choice's pending text and only a
-prefix is released, redacted. The release rule keeps the output equal to redacting the
-whole text at once, given that detectors are local (whether a span matches depends on the
-text within `max_span` characters of it):
-- the last `hold` characters stay pending (a match still growing may end there); `hold` is
-  a detector's own `hold(pending)` when it has one (what may still grow into a match), else
-  its `max_span`;
-- a span that reaches into the held tail is held whole (a placeholder is never split);
-- the released raw text's last `max_span` characters are kept as left context for the next
-  scan, and spans that start inside that context were decided already and are skipped.
-A chunk with the choice's `finish_reason`, and the end of the stream, flush the rest. Chunks
-without content (role, tool calls, finish_reason, usage) pass through in order, after the
-text released before them. Without a finding the released text is the text itself.
+A JSON reply's choices (`message.content`, or a completion's `text`) are scanned whole. A
+stream keeps one hold-back per choice (`span_holdback.HeldSpans`, whose docstring gives the
+release rule and why the streamed output equals the whole text's): a content delta goes
+out carrying the text released so far, so the time to a first token grows by the hold-back
+only. A chunk without text to release and nothing else (no role, finish, tool call, usage)
+is dropped rather than sent empty. The flushed text of a finishing choice goes out in its
+own chunk just before the one carrying `finish_reason` (clients often stop reading a choice
+at its finish); the end of the stream flushes choices that never finished. Chunks without
+content (role, tool calls, finish_reason, usage) pass through in order.
+
+Left alone: tool-call arguments (`ToolArgumentsStage` checks them; rewriting a streamed
+JSON fragment could break it) and `refusal` texts. `logprobs` are dropped from content
+deltas while a stream is redacted, and from a JSON choice that had a span rewritten: they
+spell out the raw tokens, the very values the redaction removes.
 """
 
 from __future__ import annotations
@@ -22,12 +23,19 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import msgspec
+
 from gateway.context import RequestContext
+from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.payload import Chunk, Reply
 from gateway.protocol.raw import raw
 from policies.audit import AuditLog
 from policies.base import AnyRequest, StreamOutcome
-from policies.findings import Finding, SpanDetector, placeholder, replace, resolve_overlaps
+from policies.findings import Finding, SpanDetector, placeholder, replace
+from policies.span_holdback import HeldSpans, Release, SpanScanner
+
+# What a dropped chunk's choice may hold: its text was held and it carries nothing else.
+_BARE_CHOICE = frozenset({"index", "delta", "text", "finish_reason", "logprobs"})
 
 
 class Writer(Protocol):
@@ -39,6 +47,11 @@ def _placeholder(finding: Finding, _value: str) -> str:
 
 
 class OutputRedactionStage:
+    """`detectors`' spans are rewritten by `write` (`<ENTITY>` placeholders by default);
+    `flag_only`'s are only reported. Each finding's entity is counted into the audit log
+    (never the value), once per request. `step`: the fewest characters a stream scan may
+    release (see `span_holdback`); 1 releases text as soon as it is final."""
+
     def __init__(
         self,
         detectors: Sequence[SpanDetector],
@@ -46,37 +59,24 @@ class OutputRedactionStage:
         audit: AuditLog,
         flag_only: Sequence[SpanDetector] = (),
         write: Writer = _placeholder,
+        step: int = 1,
     ) -> None:
-        self._detectors = tuple(detectors)
-        self._flag_only = tuple(flag_only)
+        every = (*detectors, *flag_only)
+        self._scanner = SpanScanner(detectors, flag_only, step=step)
+        self._active = bool(every)
         self._audit = audit
         self._write = write
-        every = (*self._detectors, *self._flag_only)
         self.name = "+".join(d.name for d in every) + "_output"
         self._stage = every[0].name if every else "output"
-        self._context = max((d.max_span for d in every), default=0)
 
     def open(self, request: AnyRequest, ctx: RequestContext) -> _RedactionFilter | None:
-        if not self._detectors and not self._flag_only:
+        if not self._active or isinstance(request, EmbeddingRequest):
             return None
         return _RedactionFilter(self, ctx)
 
-    def scan(self, text: str) -> tuple[list[Finding], list[Finding]]:
-        """The spans to rewrite, and those only to report."""
-        rewrite = resolve_overlaps([f for d in self._detectors for f in d.find(text)])
-        report = [f for d in self._flag_only for f in d.find(text)]
-        return rewrite, report
-
-    def hold(self, pending: str) -> int:
-        held = 0
-        for detector in (*self._detectors, *self._flag_only):
-            rule = getattr(detector, "hold", None)
-            held = max(held, rule(pending) if rule is not None else detector.max_span)
-        return held
-
     @property
-    def context(self) -> int:
-        return self._context
+    def scanner(self) -> SpanScanner:
+        return self._scanner
 
     def rewrite(self, text: str, findings: Sequence[Finding]) -> str:
         return replace(text, findings, self._write) if findings else text
@@ -89,105 +89,105 @@ class OutputRedactionStage:
             ctx.flag(self._stage)  # in a JSON reply's headers; a stream's went out already
 
 
-class _Pending:
-    __slots__ = ("context", "text")
-
-    def __init__(self) -> None:
-        self.text = ""
-        # The end of the raw text already released, for the next scan's left context.
-        self.context = ""
-
-
 class _RedactionFilter:
-    __slots__ = ("_ctx", "_flagged", "_found", "_kind", "_pending", "_stage")
+    __slots__ = ("_ctx", "_flagged", "_found", "_held", "_kind", "_stage", "_template")
 
     def __init__(self, stage: OutputRedactionStage, ctx: RequestContext) -> None:
         self._stage = stage
         self._ctx = ctx
-        self._pending: dict[int, _Pending] = {}
+        self._held: dict[int, HeldSpans] = {}
         self._found: Counter[str] = Counter()
         self._flagged: Counter[str] = Counter()
         self._kind = "chat"
+        # The first chunk's top-level fields, for the chunks this filter adds.
+        self._template: dict[str, msgspec.Raw] | None = None
 
     async def reply(self, reply: Reply) -> Reply:
         for choice, text in reply.texts():
-            rewrite, report = self._stage.scan(text)
-            self._count(rewrite, report, 0)
+            rewrite, report = self._stage.scanner.scan(text)
+            self._count(rewrite, report)
             if rewrite:
                 reply.set_text(choice, self._stage.rewrite(text, rewrite))
+                if choice.get("logprobs") is not None:
+                    choice["logprobs"] = None
         self._stage.report(self._ctx, self._found, self._flagged)
         return reply
 
     async def chunk(self, chunk: Chunk) -> Sequence[Chunk]:
-        self._kind = chunk.kind
+        return self.chunk_inline(chunk)
+
+    def chunk_inline(self, chunk: Chunk) -> Sequence[Chunk]:
+        # Inline: a scan reads a bounded window (a thread hop would cost more than most).
+        if self._template is None:
+            self._kind = chunk.kind
+            self._template = {k: v for k, v in chunk.fields.items() if k not in _NOT_COPIED}
         if not chunk.has_choices:
             return (chunk,)
+        before: list[Chunk] = []
         changed = False
+        bare = True
         for choice in chunk.choices():
             index = choice.get("index", 0)
             index = index if isinstance(index, int) else 0
             text = _delta_text(choice, chunk.kind)
-            pending = self._pending.get(index)
-            if text is None and pending is None:
-                continue
-            if pending is None:
-                pending = self._pending[index] = _Pending()
-            pending.text += text or ""
             final = choice.get("finish_reason") is not None
-            released = self._release(pending, final)
+            held = self._held.get(index)
+            if text is None and held is None:
+                bare = False
+                continue
+            if held is None:
+                held = self._held[index] = self._stage.scanner.held()
+            out = self._emit(held.push(text or ""))
             if final:
-                del self._pending[index]
-            if released != text:
-                _set_delta_text(choice, chunk.kind, released)
+                out += self._emit(held.flush())
+                del self._held[index]
+                if out:
+                    before.append(self._text_chunk(index, out))
+                out = ""
+            if text is not None or out:
+                _set_delta_text(choice, chunk.kind, out)
+                if choice.get("logprobs") is not None:
+                    choice["logprobs"] = None
                 changed = True
+            bare = bare and not out and not final and _is_bare(choice)
         if changed:
             chunk.changed()
-        return (chunk,)
+        if bare and not _carries_usage(chunk):
+            return before
+        return (*before, chunk)
 
     async def finish(self, outcome: StreamOutcome) -> Sequence[Chunk]:
         out: list[Chunk] = []
         if outcome is StreamOutcome.COMPLETED:
-            for index, pending in sorted(self._pending.items()):
-                text = self._release(pending, final=True)
+            for index, held in sorted(self._held.items()):
+                text = self._emit(held.flush())
                 if text:
-                    out.append(_text_chunk(self._kind, index, text))
-        self._pending.clear()
+                    out.append(self._text_chunk(index, text))
+        self._held.clear()
         if outcome is not StreamOutcome.CANCELLED:
             self._stage.report(self._ctx, self._found, self._flagged)
         return out
 
-    def _release(self, pending: _Pending, final: bool) -> str:
-        stage = self._stage
-        text = pending.text
-        if not text:
-            return ""
-        offset = len(pending.context)
-        window = pending.context + text
-        rewrite, report = stage.scan(window)
-        rewrite = [f for f in rewrite if f.start >= offset]
-        report = [f for f in report if f.start >= offset]
-        if final:
-            cut = len(text)
-        else:
-            cut = max(0, len(text) - stage.hold(window))
-            for finding in rewrite:
-                if finding.end > offset + cut:
-                    cut = min(cut, finding.start - offset)
-        keep = [f for f in rewrite if f.end <= offset + cut]
-        self._count(keep, [f for f in report if f.end <= offset + cut], 0)
-        out = (
-            stage.rewrite(window[: offset + cut], keep)[len(pending.context) :]
-            if keep
-            else text[:cut]
-        )
-        released_raw = window[: offset + cut]
-        pending.context = released_raw[-stage.context :] if stage.context else ""
-        pending.text = text[cut:]
-        return out
+    def _emit(self, release: Release) -> str:
+        self._count(release.rewrite, release.report)
+        return self._stage.rewrite(release.text, release.rewrite)
 
-    def _count(self, rewrite: Sequence[Finding], report: Sequence[Finding], _index: int) -> None:
+    def _count(self, rewrite: Sequence[Finding], report: Sequence[Finding]) -> None:
         self._found.update(f.entity for f in rewrite)
         self._flagged.update(f.entity for f in report)
+
+    def _text_chunk(self, index: int, text: str) -> Chunk:
+        fields = dict(self._template or {})
+        if self._kind == "text":
+            choice: dict[str, Any] = {"index": index, "text": text, "finish_reason": None}
+            fields.setdefault("object", raw("text_completion"))
+            return Chunk({**fields, "choices": raw([choice])}, "text")
+        choice = {"index": index, "delta": {"content": text}, "finish_reason": None}
+        fields.setdefault("object", raw("chat.completion.chunk"))
+        return Chunk({**fields, "choices": raw([choice])}, "chat")
+
+
+_NOT_COPIED = frozenset({"choices", "usage"})
 
 
 def _delta_text(choice: dict[str, Any], kind: str) -> str | None:
@@ -206,12 +206,19 @@ def _set_delta_text(choice: dict[str, Any], kind: str, text: str) -> None:
     delta = choice.get("delta")
     if not isinstance(delta, dict):
         delta = choice["delta"] = {}
-    delta["content"] = text
+    if text or "role" in delta or "tool_calls" in delta:
+        delta["content"] = text
+    else:
+        delta.pop("content", None)  # a finishing delta is `{}`, as upstreams send it
 
 
-def _text_chunk(kind: str, index: int, text: str) -> Chunk:
-    if kind == "text":
-        choice: dict[str, Any] = {"index": index, "text": text, "finish_reason": None}
-        return Chunk({"object": raw("text_completion"), "choices": raw([choice])}, "text")
-    choice = {"index": index, "delta": {"content": text}, "finish_reason": None}
-    return Chunk({"object": raw("chat.completion.chunk"), "choices": raw([choice])}, "chat")
+def _is_bare(choice: dict[str, Any]) -> bool:
+    if not _BARE_CHOICE.issuperset(choice):
+        return False
+    delta = choice.get("delta")
+    return delta is None or (isinstance(delta, dict) and set(delta) <= {"content"})
+
+
+def _carries_usage(chunk: Chunk) -> bool:
+    usage = chunk.fields.get("usage")
+    return usage is not None and bytes(usage) != b"null"

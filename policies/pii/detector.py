@@ -8,12 +8,13 @@ from presidio_analyzer.nlp_engine import NlpEngine
 
 from policies.findings import Finding, resolve_overlaps
 from policies.pii.context import AFTER, BEFORE
-from policies.pii.engine import PiiEngine, build_engine
+from policies.pii.engine import PiiEngine, build_engine, model_nlp_engine
 
-# The longest span a built-in recognizer reports (an e-mail address: 48 + 1 + 63) plus the
-# context window around one is below this. A custom regex is the policy's to bound.
+# The longest span a built-in recognizer reports plus the context window it reads is below
+# this: an e-mail address (48 + 1 + 63, no context words), an international phone number
+# with an extension (~64, plus the window). A custom regex is the policy's to bound.
 MAX_SPAN = 128
-assert max(48 + 1 + 63, 40 + BEFORE + AFTER) <= MAX_SPAN
+assert max(48 + 1 + 63, 64 + BEFORE + AFTER) <= MAX_SPAN
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -23,7 +24,8 @@ class PiiDetector:
     worker thread. The pattern entities are scanned directly by our recognizers (a regex,
     a checksum, a context window: no tokenizing); entities only presidio's recognizers
     serve (NER with an installed model, presidio's other patterns) go through its
-    `AnalyzerEngine`, which tokenizes."""
+    `AnalyzerEngine`, which tokenizes. `max_span` bounds the pattern entities; a NER
+    model reads the whole text, so its spans are not local in that sense."""
 
     name = "pii"
     max_span = MAX_SPAN
@@ -35,13 +37,21 @@ class PiiDetector:
         custom: Sequence[tuple[str, str]] = (),
         deny_lists: Mapping[str, Sequence[str]] | None = None,
         threshold: float = DEFAULT_THRESHOLD,
+        spacy_model: str | None = None,
         nlp_engine: NlpEngine | None = None,
-        ner: bool = False,
         engine: PiiEngine | None = None,
     ) -> None:
-        self._engine = engine or build_engine(
-            entities, custom=custom, deny_lists=deny_lists, nlp_engine=nlp_engine, ner=ner
-        )
+        """`spacy_model`: an installed spaCy package or model directory for the NER
+        entities (PERSON, LOCATION, ...); without one they are `unsupported`. `nlp_engine`:
+        a blank pipeline to share between detectors (`blank_nlp_engine()`)."""
+        if engine is None:
+            ner = spacy_model is not None
+            if spacy_model is not None:
+                nlp_engine = model_nlp_engine(spacy_model)
+            engine = build_engine(
+                entities, custom=custom, deny_lists=deny_lists, nlp_engine=nlp_engine, ner=ner
+            )
+        self._engine = engine
         self._threshold = threshold
         self._delegated = sorted(self._engine.delegated)
 

@@ -12,6 +12,7 @@ the pattern entities, presidio's for the rest), which is most of the speed.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ def build_engine(
     scanners: list[ScanRecognizer] = [
         OWN_RECOGNIZERS[e]() for e in requested if e in OWN_RECOGNIZERS
     ]
-    scanners += [RegexScanner(name, regex) for name, regex in custom]
+    scanners += [_custom(name, regex) for name, regex in custom]
     scanners += [DenyListScanner(name, values) for name, values in (deny_lists or {}).items()]
     rest = [e for e in requested if e not in OWN_RECOGNIZERS]
     presidio = _presidio_recognizers(rest, nlp, ner)
@@ -117,6 +118,13 @@ def build_engine(
         delegated=frozenset(served),
         unsupported=frozenset(rest) - served,
     )
+
+
+def _custom(name: str, regex: str) -> RegexScanner:
+    try:
+        return RegexScanner(name, regex)
+    except re.error as exc:
+        raise PiiEngineError(f"pii.custom {name}: invalid regex {regex!r}: {exc}") from exc
 
 
 def _presidio_recognizers(

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 import phonenumbers
 
 from policies.pii.context import ContextWords, words
-from policies.pii.scan import ScanRecognizer, has_digit
+from policies.pii.scan import Candidates, ScanRecognizer, has_digit
 
 _PHONE = re.compile(
     r"""
@@ -79,7 +79,8 @@ class PhoneScanner(ScanRecognizer):
         # verdict can still decide: most digit runs in a prompt never get that far.
         if not self.prefilter(text):
             return
-        for match in self.pattern.finditer(text):
+        found = Candidates(self.pattern, text)
+        for match in found:
             number = match.group("number")
             digits = _NON_DIGIT.sub("", number)
             shape = self._shape_score(match, number) if 6 <= len(digits) <= 15 else None
@@ -103,6 +104,7 @@ class PhoneScanner(ScanRecognizer):
                 continue
             score = min(1.0, score + (VALID_BONUS if valid else 0.0))
             if score >= min_score and score > 0:
+                found.accept(match)
                 yield start, end, score
 
     @staticmethod
@@ -117,9 +119,11 @@ class PhoneScanner(ScanRecognizer):
             return None
         sizes = [len(g) for g in groups]
         if len(separators) > 1:
-            # `63 6392-3321`, `08-563 272 95`: national forms that mix spaces and dashes;
-            # context must confirm them.
-            return 0.3 if separators == {" ", "-"} and min(sizes) >= 2 else None
+            # `63 6392-3321`, `08-563 272 95`: national forms that mix spaces and dashes,
+            # which quantities and ranges do not; short ones need a phone word.
+            if separators != {" ", "-"} or min(sizes) < 2:
+                return None
+            return 0.5 if len(groups) >= 3 and sum(sizes) >= 9 else 0.3
         if sizes == [3, 2, 4] or _quantity_or_range(groups, separators):
             return None  # an SSN's shape; `12 500 000`, `1204-1206`
         if len(groups) == 1:

@@ -13,7 +13,7 @@ import tldextract
 
 from policies.pii.checksums import card_length_ok, iban_ok, luhn_ok, ssn_ok
 from policies.pii.context import ContextWords, words
-from policies.pii.scan import ScanRecognizer, has_digit
+from policies.pii.scan import Candidates, ScanRecognizer, has_digit
 
 # Identifiers that are numbers but not personal data: before a candidate they sink it.
 _IDENTIFIERS = words(
@@ -126,12 +126,14 @@ class IpScanner(ScanRecognizer):
         yield from super().scan(text, min_score)
         if "::" not in text and text.count(":") < 7:
             return
-        for match in _IPV6.finditer(text):
+        found = Candidates(_IPV6, text)
+        for match in found:
             base = _ipv6_score(match.group())
             if base is not None:
                 start, end = match.span()
                 score = self.context_words.adjust(base, text, start, end)
                 if score >= min_score and score > 0:
+                    found.accept(match)
                     yield start, end, score
 
     def judge(self, match: re.Match[str]) -> float | None:

@@ -41,13 +41,15 @@ class ScanRecognizer(LocalRecognizer):
         zero); a subclass may skip work on candidates that cannot reach it."""
         if not self.prefilter(text):
             return
-        for match in self.pattern.finditer(text):
+        found = Candidates(self.pattern, text)
+        for match in found:
             base = self.judge(match)
             if base is None:
                 continue
             start, end = match.span()
             score = self.context_words.adjust(base, text, start, end)
             if score >= min_score and score > 0:
+                found.accept(match)
                 yield start, end, score
 
     def analyze(
@@ -57,6 +59,27 @@ class ScanRecognizer(LocalRecognizer):
             RecognizerResult(self.entity, start, end, score)
             for start, end, score in self.scan(text)
         ]
+
+
+class Candidates:
+    """A pattern's matches in text order, as `finditer` gives them, except that after a
+    match the caller did not `accept` the search resumes one character past its start,
+    not past its end: a value that starts inside a rejected candidate is still tried, so
+    whether a span is found depends on the text near it and not on where an earlier
+    candidate happened to end (a window of the text finds what the whole text does)."""
+
+    def __init__(self, pattern: re.Pattern[str], text: str) -> None:
+        self._pattern = pattern
+        self._text = text
+        self._at = 0
+
+    def __iter__(self) -> Iterator[re.Match[str]]:
+        while (match := self._pattern.search(self._text, self._at)) is not None:
+            self._at = match.start() + 1
+            yield match
+
+    def accept(self, match: re.Match[str]) -> None:
+        self._at = max(self._at, match.end())
 
 
 _DIGIT = re.compile(r"\d")

@@ -130,7 +130,9 @@ async def test_pii_redaction_pseudonyms_and_streamed_output(tmp_path: Path) -> N
         assert reply.status_code == 200, reply.text
         # The echo model saw pseudonyms; the answer has the originals back.
         assert reply.json()["choices"][0]["message"]["content"] == text
-        streamed = await http.post("/v1/chat/completions", json=chat(text, stream=True), headers=headers())
+        streamed = await http.post(
+            "/v1/chat/completions", json=chat(text, stream=True), headers=headers()
+        )
         assert streamed.status_code == 200
         content = "".join(
             msgspec.json.decode(line[6:])["choices"][0]["delta"].get("content") or ""
@@ -140,7 +142,9 @@ async def test_pii_redaction_pseudonyms_and_streamed_output(tmp_path: Path) -> N
         assert content == text
         # A secret the model writes (the echo repeats it) is redacted in the stream.
         leaked = await http.post(
-            "/v1/chat/completions", json=chat(f"the token {GITHUB} ok", stream=True), headers=headers()
+            "/v1/chat/completions",
+            json=chat(f"the token {GITHUB} ok", stream=True),
+            headers=headers(),
         )
         assert GITHUB not in leaked.text and "<GITHUB" in leaked.text
         assert leaked.headers["x-gateway-flagged"] == "secrets"

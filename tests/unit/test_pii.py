@@ -6,6 +6,7 @@ precision. `bench/pii.py` reuses the scoring."""
 from __future__ import annotations
 
 import json
+import random
 import socket
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -14,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import spacy
 
 from policies.findings import Finding, SpanDetector, redact
-from policies.pii import MAX_SPAN, PiiDetector, PiiEngineError, blank_nlp_engine, model_nlp_engine
+from policies.pii import MAX_SPAN, PiiDetector, PiiEngineError, blank_nlp_engine
 from policies.pii.checksums import iban_ok, luhn_ok, ssn_ok
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "pii"
@@ -278,6 +280,15 @@ def test_custom_regex_and_deny_list(detector: PiiDetector) -> None:
     )
 
 
+def test_invalid_custom_regex_is_a_config_error() -> None:
+    with pytest.raises(PiiEngineError, match="EMPLOYEE_ID"):
+        PiiDetector(
+            ["EMAIL_ADDRESS"],
+            custom=[("EMPLOYEE_ID", "EMP-(\\d{6}")],
+            nlp_engine=blank_nlp_engine(),
+        )
+
+
 def test_is_a_span_detector(detector: PiiDetector) -> None:
     typed: SpanDetector = detector
     assert typed.name == "pii"
@@ -307,8 +318,29 @@ def test_offline_engine_build_and_presidio_path(monkeypatch: pytest.MonkeyPatch)
         text = "See https://example.com/docs or mail ops@example.com"
         found = {e for e, _ in spans(pii, text)}
         assert found == {"URL", "EMAIL_ADDRESS"}
+        # presidio itself would `spacy.cli.download` a model that is not installed.
         with pytest.raises(PiiEngineError, match="never downloaded"):
-            model_nlp_engine("en_core_web_sm_not_installed")
+            PiiDetector(["PERSON"], spacy_model="en_core_web_sm_not_installed")
+
+
+def test_ner_entities_with_an_installed_model(tmp_path: Path) -> None:
+    # A user's model stands in as a directory: a blank pipeline whose entity ruler labels
+    # two names (the trained models are not on PyPI, and nothing here downloads).
+    nlp = spacy.blank("en")
+    ruler = nlp.add_pipe("entity_ruler")
+    ruler.add_patterns(
+        [{"label": "PERSON", "pattern": "Jane Doe"}, {"label": "GPE", "pattern": "Paris"}]
+    )
+    nlp.to_disk(tmp_path)
+    pii = PiiDetector(["PERSON", "LOCATION", "EMAIL_ADDRESS"], spacy_model=str(tmp_path))
+    assert pii.unsupported == frozenset()
+    assert pii.engine.delegated == {"PERSON", "LOCATION"}
+    text = "Jane Doe moved to Paris, mail jane@example.com"
+    assert spans(pii, text) == [
+        ("PERSON", "Jane Doe"),
+        ("LOCATION", "Paris"),
+        ("EMAIL_ADDRESS", "jane@example.com"),
+    ]
 
 
 def test_locality(detector: PiiDetector) -> None:
@@ -327,6 +359,33 @@ def test_locality(detector: PiiDetector) -> None:
             assert (f.entity, f.start - lo, f.end - lo) in {
                 (g.entity, g.start, g.end) for g in detector.find(window)
             }
+
+
+def test_windows_agree_with_the_whole_text(detector: PiiDetector) -> None:
+    # What a stream's bounded hold-back relies on: in any window of the text, a finding at
+    # least MAX_SPAN from the window's cut edges is exactly a finding of the whole text.
+    rng = random.Random(3)
+    rows = load("faker_en.jsonl") + load("hard_negatives.jsonl")
+    text = "\n".join(row["text"] for row in rng.sample(rows, 200))
+    whole = {(f.entity, f.start, f.end) for f in detector.find(text)}
+    for _ in range(60):
+        lo = rng.randrange(0, len(text) - 600)
+        hi = lo + rng.randrange(400, 3000)
+        window = text[lo:hi]
+        hi = lo + len(window)
+        inner = [
+            (f.entity, f.start + lo, f.end + lo)
+            for f in detector.find(window)
+            if (lo == 0 or f.start >= MAX_SPAN)
+            and (hi == len(text) or f.end <= len(window) - MAX_SPAN)
+        ]
+        assert set(inner) <= whole
+        expected = {
+            w
+            for w in whole
+            if (lo == 0 or w[1] >= lo + MAX_SPAN) and (hi == len(text) or w[2] <= hi - MAX_SPAN)
+        }
+        assert expected <= set(inner)
 
 
 def test_pathological_inputs_are_bounded(detector: PiiDetector) -> None:

@@ -21,6 +21,7 @@ import random
 import re
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from faker import Faker
@@ -141,6 +142,11 @@ LOWER_CASE_RATIO = 0.05
 
 PHONE_LOCALES = ["en_US"] * 6 + ["en_GB", "de_DE", "fr_FR", "en_AU"]
 IBAN_LOCALES = ["en_GB", "de_DE", "fr_FR", "es_ES", "nl_NL", "it_IT", "pl_PL", "fi_FI"]
+
+
+def moment(fake: Faker) -> datetime:
+    # Between fixed dates: Faker's defaults end at "now", so the file would change daily.
+    return fake.date_time_between(datetime(1990, 1, 1), datetime(2025, 12, 31))
 
 
 def with_luhn(prefix: str, length: int, rng: random.Random) -> str:
@@ -267,7 +273,7 @@ def providers(
         "job": (None, us.job),
         "date_time": (
             "DATE_TIME",
-            lambda: us.date_time().strftime(pick(["%Y-%m-%d %H:%M", "%d %B %Y", "%m/%d/%Y"])),
+            lambda: moment(us).strftime(pick(["%Y-%m-%d %H:%M", "%d %B %Y", "%m/%d/%Y"])),
         ),
     }
 
@@ -337,13 +343,13 @@ def hard_negatives(rng: random.Random, fake: Faker) -> list[dict[str, str]]:
             ),
         ],
         "timestamp": [
-            lambda: f"The job started at {fake.iso8601()} and took 42 s.",
+            lambda: f"The job started at {moment(fake).isoformat()} and took 42 s.",
             lambda: f"epoch {r(1_500_000_000, 1_800_000_000)} in the log means the token expired.",
             lambda: (
                 f"created_at={r(1_500_000_000_000, 1_800_000_000_000)} updated_at={r(1_500_000_000_000, 1_800_000_000_000)}"
             ),
             lambda: (
-                f"[{fake.date()} {r(0, 23):02d}:{r(0, 59):02d}:{r(0, 59):02d}.{r(0, 999999):06d}] worker-{r(1, 9)} INFO done"
+                f"[{moment(fake).strftime('%Y-%m-%d')} {r(0, 23):02d}:{r(0, 59):02d}:{r(0, 59):02d}.{r(0, 999999):06d}] worker-{r(1, 9)} INFO done"
             ),
         ],
         "isbn": [
@@ -364,9 +370,11 @@ def hard_negatives(rng: random.Random, fake: Faker) -> list[dict[str, str]]:
             ),
         ],
         "date": [
-            lambda: f"The meeting moved from {fake.date()} to {fake.date(pattern='%d.%m.%Y')}.",
             lambda: (
-                f"Valid {fake.date(pattern='%m/%d/%Y')} - {fake.date(pattern='%m/%d/%Y')} only."
+                f"The meeting moved from {moment(fake).strftime('%Y-%m-%d')} to {moment(fake).strftime('%d.%m.%Y')}."
+            ),
+            lambda: (
+                f"Valid {moment(fake).strftime('%m/%d/%Y')} - {moment(fake).strftime('%m/%d/%Y')} only."
             ),
             lambda: f"Between {r(1950, 2024)}-{r(1950, 2024)} the population doubled.",
         ],
