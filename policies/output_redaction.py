@@ -137,9 +137,8 @@ class _RedactionFilter:
                 continue
             if held is None:
                 held = self._held[index] = self._stage.scanner.held()
-            out = self._emit(held.push(text or ""))
+            out = self._emit(held.push(text or "", final=final))
             if final:
-                out += self._emit(held.flush())
                 del self._held[index]
                 if out:
                     before.append(self._text_chunk(index, out))
@@ -160,7 +159,7 @@ class _RedactionFilter:
         out: list[Chunk] = []
         if outcome is StreamOutcome.COMPLETED:
             for index, held in sorted(self._held.items()):
-                text = self._emit(held.flush())
+                text = self._emit(held.push("", final=True))
                 if text:
                     out.append(self._text_chunk(index, text))
         self._held.clear()

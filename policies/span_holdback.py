@@ -27,18 +27,23 @@ a released end, so overlaps resolve (`resolve_overlaps`) within one release exac
 the whole text. Findings only to report are counted in the release where they start and
 never move `cut`.
 
-Cost: without `hold`s, a scan reads at most about `3 * max_span` plus one chunk (the left
-context, a held tail, a held finding) whatever the length of the answer; no scan runs while
-fewer than `step` characters could be released, which batches detector work on streams of
-one-token chunks at the price of releasing text in pieces of at least `step` characters.
+Cost: a detector without its own `hold` reads its left context, the text up to `cut` and
+`max_span` past it: about `3 * max_span` plus one chunk at most (a held finding included),
+whatever the length of the answer and however long another detector holds. No scan runs
+while fewer than `step` characters could be released, which batches detector work on
+streams of one-token chunks at the price of releasing text in pieces of at least `step`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from gateway.errors import ServiceUnavailableError
 from policies.findings import Finding, SpanDetector, resolve_overlaps
+
+log = logging.getLogger("gateway.policies")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,9 @@ class _Reader:
     detector: SpanDetector
     hold: Callable[[str], int]
     rewrite: bool
+    # Without its own `hold`, a detector reads at most `max_span` past the cut: a shorter
+    # window when another detector holds more.
+    bounded: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +81,7 @@ class SpanScanner:
         step: int = 1,
     ) -> None:
         self._readers = tuple(
-            _Reader(d, _hold_rule(d), rewrite)
+            _reader(d, rewrite)
             for rewrite, group in ((True, rewriting), (False, reporting))
             for d in group
         )
@@ -85,7 +93,7 @@ class SpanScanner:
         rewrite: list[Finding] = []
         report: list[Finding] = []
         for reader in self._readers:
-            (rewrite if reader.rewrite else report).extend(reader.detector.find(text))
+            (rewrite if reader.rewrite else report).extend(_find(reader.detector, text))
         return resolve_overlaps(rewrite), report
 
     def held(self) -> HeldSpans:
@@ -105,7 +113,8 @@ class SpanScanner:
         report: list[Finding] = []
         for reader in self._readers:
             left = _left(released, reader)
-            for f in reader.detector.find(left + pending):
+            right = pending[: cut + reader.detector.max_span] if reader.bounded else pending
+            for f in _find(reader.detector, left + right):
                 start = f.start - len(left)
                 if 0 <= start < cut:
                     moved = Finding(start, f.end - len(left), f.entity, f.score)
@@ -132,15 +141,10 @@ class HeldSpans:
         self._pending = ""
         self._released = ""
 
-    def push(self, text: str) -> Release:
+    def push(self, text: str, *, final: bool = False) -> Release:
+        """What may go out now; with `final` (the choice ended: nothing more can complete
+        a span), everything held."""
         self._pending += text
-        return self._take(final=False)
-
-    def flush(self) -> Release:
-        """Everything held (the choice ended: nothing more can complete a span)."""
-        return self._take(final=True)
-
-    def _take(self, final: bool) -> Release:
         out = self._scanner.release(self._released, self._pending, final)
         if out.text:
             keep = self._scanner.context
@@ -149,12 +153,12 @@ class HeldSpans:
         return out
 
 
-def _hold_rule(detector: SpanDetector) -> Callable[[str], int]:
-    rule = getattr(detector, "hold", None)
+def _reader(detector: SpanDetector, rewrite: bool) -> _Reader:
+    rule = getattr(detector, "hold", None)  # optional: not part of `SpanDetector`
     if callable(rule):
-        return rule  # type: ignore[no-any-return]
+        return _Reader(detector, rule, rewrite, bounded=False)
     span = detector.max_span
-    return lambda _window: span
+    return _Reader(detector, lambda _window: span, rewrite, bounded=True)
 
 
 def _left(released: str, reader: _Reader) -> str:
@@ -169,3 +173,16 @@ def _uncrossed(cut: int, findings: Sequence[Finding]) -> int:
         if not crossing:
             return cut
         cut = min(crossing)
+
+
+def _find(detector: SpanDetector, text: str) -> list[Finding]:
+    """A detector's findings; one that fails stops the output (503 before the reply, an
+    error event in a stream): output is never let through unchecked."""
+    try:
+        return detector.find(text)
+    except Exception as exc:
+        log.warning("output detector `%s` failed (%s)", detector.name, type(exc).__name__)
+        raise ServiceUnavailableError(
+            f"The `{detector.name}` output check is unavailable right now; retry shortly.",
+            code="policy_unavailable",
+        ) from None

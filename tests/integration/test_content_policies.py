@@ -148,3 +148,24 @@ async def test_pii_redaction_pseudonyms_and_streamed_output(tmp_path: Path) -> N
         )
         assert GITHUB not in leaked.text and "<GITHUB" in leaked.text
         assert leaked.headers["x-gateway-flagged"] == "secrets"
+
+
+async def test_a_failing_output_detector_is_a_503_not_a_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policies.secrets import SecretDetector
+
+    def broken(self: SecretDetector, text: str) -> list[Any]:
+        raise RuntimeError("detector bug")
+
+    async with served(
+        document(tmp_path / "a.jsonl", secrets={"input": "off", "output": "redact"})
+    ) as http:
+        monkeypatch.setattr(SecretDetector, "find", broken)
+        reply = await http.post("/v1/chat/completions", json=chat("hello"), headers=headers())
+        assert reply.status_code == 503 and reply.json()["error"]["code"] == "policy_unavailable"
+        streamed = await http.post(
+            "/v1/chat/completions", json=chat("hello", stream=True), headers=headers()
+        )
+        assert streamed.status_code == 200 and "policy_unavailable" in streamed.text
+        assert '"content":"hello' not in streamed.text  # nothing unchecked went out
