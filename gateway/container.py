@@ -44,12 +44,11 @@ from gateway.resilience.breaker_wire import default_replica_id
 from gateway.resilience.concurrency import RouteLimit
 from gateway.resilience.redis_client import connect_redis
 from gateway.resilience.target_policy import TargetPolicy
+from gateway.route_catalog import catalog_entry, route_choosers
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import (
-    CapabilitiesSpec,
     FakeBackendSpec,
     LlamaCppSpec,
-    ModelRoute,
     OnnxEmbedderSpec,
     OpenAIBackendSpec,
     Settings,
@@ -57,10 +56,9 @@ from gateway.settings.schema import (
 from middleware.background_writer import BackgroundWriter
 from policies.audit import AuditLog
 from routers.balance import TargetLoad
-from routers.base import DeclaredCapabilities, Router, Target
-from routers.catalog import CatalogEntry, CatalogTarget, ModelCatalog
-from routers.classifying import ClassifyingRouter, ComplexityChooser, IntentChooser, RouteChooser
-from routers.intent import IntentClassifier, IntentSpec
+from routers.base import Router, Target
+from routers.catalog import ModelCatalog
+from routers.classifying import ClassifyingRouter
 from routers.static import StaticRouter, target_keys
 
 log = logging.getLogger("gateway")
@@ -126,9 +124,9 @@ class Container:
             if isinstance(backend, ModelLister) and _discovers(settings, name)
         }
         discovery = ModelDiscovery(listers)
-        catalog = ModelCatalog((_catalog_entry(m) for m in settings.models), discovered=discovery)
+        catalog = ModelCatalog((catalog_entry(m) for m in settings.models), discovered=discovery)
         static_router = StaticRouter(catalog, self.target_load)
-        choosers = _choosers(settings)
+        choosers = route_choosers(settings)
         router: Router = ClassifyingRouter(static_router, choosers) if choosers else static_router
         executor = Executor(backends, self._target_policy, self.target_load)
         route_limits: dict[str, RouteLimit] = {}
@@ -340,49 +338,6 @@ def _breaker_sync(client: Redis, breakers: BreakerRegistry) -> RedisBreakerSync:
     return RedisBreakerSync(
         client, breakers, default_replica_id(), accept=lambda key: key in breakers.states()
     )
-
-
-def _choosers(settings: Settings) -> dict[str, RouteChooser]:
-    """The classifying routes' choosers, built once (an intent model is built here)."""
-    choosers: dict[str, RouteChooser] = {}
-    for route in settings.models:
-        if route.route_by == "intent" and route.default is not None:
-            classifier = IntentClassifier(
-                IntentSpec(i.name, tuple(i.examples), tuple(i.keywords)) for i in route.intents
-            )
-            models = {i.name: i.model for i in route.intents}
-            choosers[route.id] = IntentChooser(classifier, models, route.threshold, route.default)
-        elif route.route_by == "complexity" and route.simple and route.complex:
-            choosers[route.id] = ComplexityChooser(route.threshold, route.simple, route.complex)
-    return choosers
-
-
-def _catalog_entry(route: ModelRoute) -> CatalogEntry:
-    if route.route_by is not None:
-        return CatalogEntry(
-            id=route.id, backend="", upstream_model="", owned_by=route.owned_by,
-            route_by=route.route_by,
-        )  # fmt: skip
-    targets = tuple(
-        CatalogTarget(t.backend, t.upstream_model or route.id, t.weight, _declared(t.capabilities))
-        for t in route.route_targets()
-    )
-    return CatalogEntry(
-        id=route.id,
-        backend=targets[0].backend,
-        upstream_model=targets[0].upstream_model,
-        fallbacks=tuple(route.fallbacks),
-        owned_by=route.owned_by,
-        context_overflow=route.context_overflow,
-        targets=targets if len(targets) > 1 else (),
-        balance=route.balance,
-    )
-
-
-def _declared(spec: CapabilitiesSpec | None) -> DeclaredCapabilities | None:
-    if spec is None:
-        return None
-    return DeclaredCapabilities(spec.tools, spec.json_schema, spec.images, spec.context_tokens)
 
 
 def _discovers(settings: Settings, name: str) -> bool:
