@@ -9,7 +9,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from dataclasses import dataclass
+
+import msgspec
 
 from gateway.quota.memory import MemoryQuotaStore
 from gateway.quota.model import QuotaStore, Settlement, UsageRecord
@@ -17,8 +18,7 @@ from gateway.quota.model import QuotaStore, Settlement, UsageRecord
 log = logging.getLogger("gateway.quota")
 
 
-@dataclass(frozen=True, slots=True)
-class _Item:
+class _Item(msgspec.Struct, frozen=True, gc=False):
     store: QuotaStore
     settlement: Settlement | None
     usage: UsageRecord | None

@@ -134,14 +134,16 @@ class MemoryQuotaStore:
 
     def admit_now(self, ask: Ask) -> Decision:
         now = self._clock()
-        states = [self._scope(s.name) for s in ask.scopes]
-        requests: Window | None = None
-        tokens: Window | None = None
-        for limits, state in zip(ask.scopes, states, strict=True):
+        counted: list[tuple[ScopeLimits, _Scope]] = []
+        for limits in ask.scopes:
+            state = self._scope(limits.name)
             refusal = _refusal(limits, state, ask, now)
             if refusal is not None:
                 return refusal
-        for limits, state in zip(ask.scopes, states, strict=True):
+            counted.append((limits, state))
+        requests: Window | None = None
+        tokens: Window | None = None
+        for limits, state in counted:
             if limits.rpm is not None:
                 state.requests.add(now)
                 requests = _tighter(requests, state.requests.window(now, limits.rpm))
