@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from gateway.cli_keys import add_keys_parser, run_keys
+from gateway.settings.checks import policy_warnings
 from gateway.settings.defaults import upstream_document
 from gateway.settings.loader import ConfigError, load_settings, parse_settings
 from gateway.settings.schema import OpenAIBackendSpec, Settings
@@ -88,6 +89,7 @@ def _check(path: str) -> int:
     redis_env = settings.state.redis_url_env
     if redis_env and redis_env not in os.environ:
         missing.append(f"$.state.redis_url_env: `{redis_env}` is not set in this environment")
+    missing += policy_warnings(settings)
     for warning in missing:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: OK ({len(settings.backends)} backends, {len(settings.models)} models)")

@@ -15,6 +15,7 @@ from typing import Any
 from gateway.context import RequestContext
 from gateway.errors import ServiceUnavailableError
 from gateway.settings.content_policies import PolicySet
+from gateway.settings.loader import ConfigError
 from gateway.settings.schema import Settings
 from policies.audit import AuditLog
 from policies.base import RequestStage, ResponseStage
@@ -56,10 +57,15 @@ class PolicyBook:
         executor: Any,
         response_stages: Callable[[PolicySet, DetectorFactory, AuditLog], Sequence[ResponseStage]],
     ) -> None:
-        self._sets = {
-            name: _build(policy, detectors, audit, executor, response_stages)
-            for name, policy in settings.policies.items()
-        }
+        self._sets: dict[str, Stages] = {}
+        problems: list[str] = []
+        for name, policy in settings.policies.items():
+            try:
+                self._sets[name] = _build(policy, detectors, audit, executor, response_stages)
+            except ValueError as exc:  # a detector this process cannot build
+                problems.append(f"$.policies.{name}: {exc}")
+        if problems:
+            raise ConfigError("the content policies", problems)
         self._by_route = {m.id: m.policy for m in settings.models if m.policy is not None}
         self._combined: dict[tuple[str, ...], Stages] = {}
 
@@ -136,4 +142,4 @@ def pii_config(policy: PolicySet) -> Any:
     pii = policy.pii
     assert pii is not None
     custom = tuple((c.name, c.regex, tuple(c.deny_list)) for c in pii.custom)
-    return (tuple(pii.entities), custom, pii.threshold)
+    return (tuple(pii.entities), custom, pii.threshold, pii.spacy_model)

@@ -3,6 +3,7 @@ root: which class serves each stage, built from the policy file's values."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,8 @@ from policies.findings import SpanDetector
 from policies.links import LinkDetector
 from policies.links import replacement as link_replacement
 from policies.tool_arguments import ToolArgumentsStage
+
+log = logging.getLogger("gateway.policies")
 
 
 def detector_builders() -> dict[str, Callable[[Any], Any]]:
@@ -31,12 +34,23 @@ def detector_builders() -> dict[str, Callable[[Any], Any]]:
     def pii(config: Any) -> Any:
         from policies.pii.detector import PiiDetector
 
-        entities, custom, threshold = config
+        entities, custom, threshold, spacy_model = config
         patterns = [(name, regex) for name, regex, _ in custom if regex is not None]
         deny = {name: list(terms) for name, regex, terms in custom if regex is None}
-        return PiiDetector(
-            list(entities), custom=patterns, deny_lists=deny or None, threshold=threshold
+        detector = PiiDetector(
+            list(entities),
+            custom=patterns,
+            deny_lists=deny or None,
+            threshold=threshold,
+            spacy_model=spacy_model,
         )
+        if detector.unsupported:
+            log.warning(
+                "pii: nothing here detects %s (the NER entities need `pii.spacy_model`); "
+                "they are not redacted",
+                ", ".join(sorted(detector.unsupported)),
+            )
+        return detector
 
     def links(config: Any) -> Any:
         return LinkDetector(config)

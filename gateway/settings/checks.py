@@ -4,9 +4,12 @@ names its key path."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+from pathlib import Path
 from typing import Any
 
+from gateway.settings.content_policies import NER_ENTITIES
 from gateway.settings.schema import Settings
 
 
@@ -52,6 +55,13 @@ def _policy_problems(settings: Settings) -> list[str]:
     for name, policy in settings.policies.items():
         if policy.pii is None:
             continue
+        model = policy.pii.spacy_model
+        if model is not None and not _spacy_model_installed(model):
+            problems.append(
+                f"$.policies.{name}.pii.spacy_model: `{model}` is not an installed Python "
+                "package or a model directory (install it, e.g. `pip install "
+                f"{model}`; it is never downloaded)"
+            )
         for j, custom in enumerate(policy.pii.custom):
             where = f"$.policies.{name}.pii.custom[{j}]"
             if (custom.regex is None) == (not custom.deny_list):
@@ -62,6 +72,31 @@ def _policy_problems(settings: Settings) -> list[str]:
                 except re.error as exc:
                     problems.append(f"{where}.regex: not a valid regular expression ({exc})")
     return problems
+
+
+def policy_warnings(settings: Settings) -> list[str]:
+    """What a policy file asks for that will not happen, though it is not an error."""
+    warnings = []
+    for name, policy in settings.policies.items():
+        pii = policy.pii
+        if pii is None or pii.spacy_model is not None:
+            continue
+        ner = [e for e in pii.entities if e in NER_ENTITIES]
+        if ner:
+            warnings.append(
+                f"$.policies.{name}.pii.entities: {', '.join(ner)} need a NER model "
+                "(`pii.spacy_model`); without one they are not detected"
+            )
+    return warnings
+
+
+def _spacy_model_installed(model: str) -> bool:
+    if Path(model).is_dir():
+        return True
+    try:
+        return importlib.util.find_spec(model) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _classifier_problems(route: Any, model_ids: list[str], where: str) -> list[str]:

@@ -24,6 +24,8 @@ class InjectionPolicy(Config, frozen=True):
     channels: list[Channel] = field(default_factory=lambda: ["user", "tool", "document"])
 
 
+# What presidio's spaCy recognizer finds with a trained pipeline (`pii.spacy_model`).
+NER_ENTITIES = ("PERSON", "LOCATION", "NRP", "DATE_TIME", "ORGANIZATION")
 DEFAULT_PII_ENTITIES = (
     "EMAIL_ADDRESS",
     "PHONE_NUMBER",
@@ -52,6 +54,10 @@ class PiiPolicy(Config, frozen=True):
     custom: list[CustomEntity] = field(default_factory=list)
     # Findings below this presidio score are ignored.
     threshold: Share = 0.5
+    # An installed spaCy package (`en_core_web_lg`) or model directory: the NER entities
+    # (NER_ENTITIES) need one; without it they are not detected and `gateway check` warns.
+    # Never downloaded: install it like any package.
+    spacy_model: Annotated[str, Meta(min_length=1, max_length=500)] | None = None
 
 
 class SecretsPolicy(Config, frozen=True):
