@@ -2,8 +2,10 @@
 JSON at all): a client that executes tool calls would otherwise run what the model made up.
 
 In a JSON reply, `block` answers 502 `tool_arguments_invalid` and `flag` names the stage in
-`x-gateway-flagged`; in a stream the calls are already on their way when they are complete,
-so both are audited (and the metric counts them).
+`x-gateway-flagged`. In a stream the argument deltas go out as they come (clients show them
+growing), but a client runs the calls only once the choice finishes: with `block`, a choice
+whose calls are invalid ends with the stream's error event (`tool_arguments_invalid`, which
+the SDKs raise) in place of its `finish_reason`; with `flag` it is audited and counted.
 """
 
 from __future__ import annotations
@@ -94,7 +96,20 @@ class _ArgumentsFilter:
                 function = call.get("function") or {}
                 entry[0] += function.get("name") or ""
                 entry[1] += function.get("arguments") or ""
+            if self._stage.action == "block" and choice.get("finish_reason") is not None:
+                self._check_choice(int(choice.get("index") or 0))
         return (chunk,)
+
+    def _check_choice(self, index: int) -> None:
+        """Before a choice's finish goes out: its calls, checked and then forgotten (the
+        end of the stream checks only what is left)."""
+        keys = [key for key in self._calls if key[0] == index]
+        if not keys:
+            return
+        started = time.perf_counter()
+        calls = [self._calls.pop(key) for key in keys]
+        bad = [n for n, a in calls if not self._valid({"name": n, "arguments": a})]
+        self._record(bad, started, streamed=False)
 
     async def finish(self, outcome: StreamOutcome) -> Sequence[Chunk]:
         if outcome is StreamOutcome.COMPLETED and self._calls:
