@@ -19,12 +19,11 @@ from typing import BinaryIO
 
 from redis.asyncio import Redis
 
+from gateway.backend_factory import build_backends, discovers
 from gateway.backends.base import Backend, ModelLister
-from gateway.backends.fake import FakeBackend
 from gateway.backends.http_pool import HTTPPool
 from gateway.backends.llama_cpp import LlamaCppBackend
 from gateway.backends.onnx_embedder import OnnxEmbedderBackend
-from gateway.backends.openai_compat import OpenAICompatBackend
 from gateway.keys import KeyTable
 from gateway.model_files import ModelFileError
 from gateway.observability.metrics import GatewayMetrics
@@ -47,9 +46,6 @@ from gateway.resilience.target_policy import TargetPolicy
 from gateway.route_catalog import catalog_entry, route_choosers
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import (
-    FakeBackendSpec,
-    LlamaCppSpec,
-    OnnxEmbedderSpec,
     OpenAIBackendSpec,
     Settings,
 )
@@ -109,19 +105,28 @@ class Container:
         self.audit = AuditLog(self.audit_writer, self.metrics)
         self.detectors = DetectorFactory(detector_builders())
         self.policy_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="content-policy")
-        self._install(settings, _build_backends(settings, self._env, self.pool))
+        self._install(
+            settings, build_backends(settings, self._env, self.pool), self._policy_book(settings)
+        )
         self.keys = KeyTable.from_settings(settings, self.redis)
         self._retired: set[asyncio.Task[None]] = set()
         self._started = False
 
-    def _install(self, settings: Settings, backends: dict[str, Backend]) -> None:
+    def _policy_book(self, settings: Settings) -> PolicyBook:
+        """The content policy sets of `settings`; built before anything live changes, since
+        a detector this process cannot build (a missing spaCy model) rejects the file."""
+        return PolicyBook(settings, self.detectors, self.audit, self.policy_pool, output_stages)
+
+    def _install(
+        self, settings: Settings, backends: dict[str, Backend], policies: PolicyBook
+    ) -> None:
         """Build the routes of `settings` over `backends` and make them the live ones. No
         await in here: a request sees either the old config or the new one, never a mix, and
         one that started keeps the pipeline it started with."""
         listers: dict[str, ModelLister] = {
             name: backend
             for name, backend in backends.items()
-            if isinstance(backend, ModelLister) and _discovers(settings, name)
+            if isinstance(backend, ModelLister) and discovers(settings, name)
         }
         discovery = ModelDiscovery(listers)
         catalog = ModelCatalog((catalog_entry(m) for m in settings.models), discovered=discovery)
@@ -152,10 +157,9 @@ class Container:
             response_stages=(),
             route_limits=route_limits,
             admission=Admission(settings, self.quota, self.ledger),
-            policies=PolicyBook(
-                settings, self.detectors, self.audit, self.policy_pool, output_stages
-            ),
+            policies=policies,
         )
+        self.detectors.sweep()  # what the previous file alone used is let go
         # New retries apply to new calls; breakers (by target key) carry over, except those
         # of client-named targets, which are let go (they stay bounded across reloads).
         self.target_policies.clear()
@@ -181,7 +185,8 @@ class Container:
             # An upstream's timeouts may come from `defaults`.
             and (same_defaults or not isinstance(settings.backends[name], OpenAIBackendSpec))
         }
-        fresh = _build_backends(settings, self._env, self.pool, keep=keep)
+        policies = self._policy_book(settings)
+        fresh = build_backends(settings, self._env, self.pool, keep=keep)
         started: list[Backend] = []
         try:
             for name, backend in fresh.items():
@@ -194,7 +199,7 @@ class Container:
             raise
         if settings.state != old_settings.state:
             self.quota = self._shared_quota(settings)
-        self._install(settings, fresh)
+        self._install(settings, fresh, policies)
         self.keys.replace_file_keys(settings.keys)
         if self.discovery.enabled:
             await self.discovery.refresh()
@@ -338,59 +343,3 @@ def _breaker_sync(client: Redis, breakers: BreakerRegistry) -> RedisBreakerSync:
     return RedisBreakerSync(
         client, breakers, default_replica_id(), accept=lambda key: key in breakers.states()
     )
-
-
-def _discovers(settings: Settings, name: str) -> bool:
-    spec = settings.backends.get(name)
-    if isinstance(spec, LlamaCppSpec | OnnxEmbedderSpec):
-        return True  # local models list themselves (and any `*.gguf` in a models_dir)
-    return isinstance(spec, OpenAIBackendSpec) and spec.discover_models
-
-
-def _build_backends(
-    settings: Settings,
-    env: Mapping[str, str],
-    pool: HTTPPool,
-    keep: Mapping[str, Backend] | None = None,
-) -> dict[str, Backend]:
-    backends: dict[str, Backend] = {}
-    problems: list[str] = []
-    for name, spec in settings.backends.items():
-        if keep and name in keep:
-            backends[name] = keep[name]  # unchanged by a reload: keep it, state and all
-        elif isinstance(spec, OpenAIBackendSpec):
-            key = None
-            if spec.api_key_env:
-                key = env.get(spec.api_key_env)
-                if not key:
-                    problems.append(
-                        f"$.backends.{name}.api_key_env: environment variable "
-                        f"`{spec.api_key_env}` is not set"
-                    )
-            secret_headers: dict[str, str] = {}
-            for header, variable in spec.headers_env.items():
-                value = env.get(variable)
-                if value:
-                    secret_headers[header] = value
-                else:
-                    problems.append(
-                        f"$.backends.{name}.headers_env.{header}: environment variable "
-                        f"`{variable}` is not set"
-                    )
-            base = settings.defaults.timeouts
-            timeouts = spec.timeouts.over(base) if spec.timeouts else base
-            backends[name] = OpenAICompatBackend(
-                name, spec, timeouts, pool, api_key=key, secret_headers=secret_headers
-            )
-        elif isinstance(spec, FakeBackendSpec):
-            backends[name] = FakeBackend(name, spec)
-        elif isinstance(spec, OnnxEmbedderSpec):
-            backends[name] = OnnxEmbedderBackend(name, spec)
-        elif isinstance(spec, LlamaCppSpec):
-            try:
-                backends[name] = LlamaCppBackend(name, spec)
-            except ModelFileError as exc:
-                problems.append(f"$.backends.{name}: {exc}")
-    if problems:
-        raise ConfigError("the environment", problems)
-    return backends

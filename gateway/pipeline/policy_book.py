@@ -34,18 +34,33 @@ NONE = Stages()
 
 
 class DetectorFactory:
-    """Builds detectors, keeping one per configuration (across reloads too)."""
+    """Builds detectors, keeping one per configuration across reloads. A policy book's
+    build starts with `begin`; `sweep`, once that book is live, lets go of the detectors
+    it did not ask for (requests still running on the old file keep theirs alive until
+    they end)."""
 
     def __init__(self, builders: Mapping[str, Callable[..., Any]]) -> None:
         self._builders = builders
         self._built: dict[tuple[str, Any], Any] = {}
+        self._used: set[tuple[str, Any]] = set()
 
     def get(self, kind: str, config: Any = None) -> Any:
         key = (kind, config)
+        self._used.add(key)
         detector = self._built.get(key)
         if detector is None:
             detector = self._built[key] = self._builders[kind](config)
         return detector
+
+    def begin(self) -> None:
+        self._used = set()
+
+    def sweep(self) -> None:
+        """Forget the detectors not asked for since `begin`."""
+        self._built = {k: v for k, v in self._built.items() if k in self._used}
+
+    def __len__(self) -> int:
+        return len(self._built)
 
 
 class PolicyBook:
@@ -57,6 +72,7 @@ class PolicyBook:
         executor: Any,
         response_stages: Callable[[PolicySet, DetectorFactory, AuditLog], Sequence[ResponseStage]],
     ) -> None:
+        detectors.begin()
         self._sets: dict[str, Stages] = {}
         problems: list[str] = []
         for name, policy in settings.policies.items():

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 import spacy
 
+from gateway.pipeline.policy_book import DetectorFactory, PolicyBook
+from gateway.pipeline.policy_registry import output_stages
 from gateway.settings.checks import policy_warnings
 from gateway.settings.loader import ConfigError, parse_settings
+from policies.audit import AuditLog
 from tests.integration.conftest import served
 
 pytestmark = pytest.mark.anyio
@@ -82,3 +85,14 @@ async def test_ner_entities_without_a_model_are_a_warning_not_silence(
         "pii: nothing here detects LOCATION, PERSON (the NER entities need `pii.spacy_model`); "
         "they are not redacted"
     ]
+
+
+def test_a_detector_that_cannot_be_built_rejects_the_file_naming_the_set() -> None:
+    def broken(_config: Any) -> Any:
+        raise ValueError("pii.custom EMP: invalid regex")
+
+    settings = parse_settings(document({"input": "redact"}), "test", {})
+    factory = DetectorFactory({"pii": broken})
+    with pytest.raises(ConfigError) as caught:
+        PolicyBook(settings, factory, AuditLog(None), None, output_stages)
+    assert caught.value.problems == ["$.policies.p: pii.custom EMP: invalid regex"]

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.config_watch import ConfigWatcher
 from gateway.container import Container
+from gateway.pipeline.policy_book import pii_config
 from gateway.resilience.breaker import BreakerState
 from gateway.settings.loader import parse_settings
 
@@ -116,3 +117,28 @@ def test_max_concurrency_on_a_classifying_route_is_rejected() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings(doc, "t", {})
     assert any("$.models[2].max_concurrency" in p for p in caught.value.problems)
+
+
+def with_pii(entities: list[str]) -> dict[str, Any]:
+    doc = document("echo")
+    doc["policies"] = {"p": {"pii": {"input": "redact", "entities": entities}}}
+    doc["models"][1]["policy"] = "p"
+    return doc
+
+
+async def test_detectors_are_kept_while_used_and_let_go_after_a_reload() -> None:
+    container = Container(parse_settings(with_pii(["EMAIL_ADDRESS"]), "t", {}), env={})
+    await container.start()
+    try:
+        config = pii_config(container.settings.policies["p"])
+        first = container.detectors.get("pii", config)
+        await container.reload(parse_settings(with_pii(["EMAIL_ADDRESS"]), "t", {}))
+        assert len(container.detectors) == 1
+        assert container.detectors.get("pii", config) is first  # kept: built once
+        for entities in (["PHONE_NUMBER"], ["US_SSN"], ["IBAN_CODE"]):
+            await container.reload(parse_settings(with_pii(entities), "t", {}))
+            assert len(container.detectors) == 1  # only what the live file uses
+        await container.reload(parse_settings(document("echo"), "t", {}))
+        assert len(container.detectors) == 0
+    finally:
+        await container.aclose()
