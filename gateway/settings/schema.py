@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from msgspec import Meta, field
 
 from gateway.settings.base_types import Config, EnvVarName, Name, Port, PositiveSeconds, Share
+from gateway.settings.cache_types import CacheStore, RouteCache
 from gateway.settings.content_policies import Audit, PolicySet
 
 
@@ -210,6 +211,10 @@ class ModelRoute(Config, frozen=True):
     limits: Limits | None = None
     # The content policy set (a name under `policies`) for every request to this route.
     policy: Name | None = None
+    # Answers served from the response cache, and identical requests in flight sharing one
+    # upstream call (never across tenants).
+    cache: RouteCache = field(default_factory=RouteCache)
+    coalesce: bool = False
     owned_by: str = "gateway"
     # A prompt longer than a local model's window: `error` (400 context_length_exceeded) or
     # `trim_oldest` (drop the oldest turns, always keeping system messages and the last turn).
@@ -372,5 +377,6 @@ class Settings(Config, frozen=True):
     # Named content policy sets, selected by `models[].policy` and `keys[].policy`.
     policies: dict[Name, PolicySet] = field(default_factory=dict)
     audit: Audit = field(default_factory=Audit)
+    cache: CacheStore = field(default_factory=CacheStore)
     backends: dict[Name, BackendSpec] = field(default_factory=dict)
     models: list[ModelRoute] = field(default_factory=list)
