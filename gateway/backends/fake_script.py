@@ -9,6 +9,8 @@ A model name is `+`-joined directives, optionally after a `prefix/` and before a
     error-STATUS      answer with that HTTP status and an OpenAI error body
     flaky-K           the first K requests for this exact name answer 503
     tools-N           N parallel tool calls, their arguments split across chunks
+    split-SEED        the streamed text cut into random pieces of 1 to 4 characters
+                      (from `random.Random(SEED)`; for some seeds one character each)
     die-mid-stream    two chunks, then the connection drops
     stall-mid-stream  two chunks, then silence
     stall-first       silence before the first byte
@@ -29,6 +31,7 @@ Misbehaviours only the loopback upstream acts out (HTTP-level):
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -53,6 +56,7 @@ from gateway.protocol.common import Usage
 from gateway.protocol.completions import Completion, CompletionChoice, CompletionRequest
 
 MID_STREAM_CHUNKS = 2
+SPLIT_MAX = 4  # the longest piece `split-SEED` cuts
 _FLAGS = frozenset(
     {
         "die-mid-stream",
@@ -79,6 +83,7 @@ class Script:
     error_status: int | None = None
     flaky: int = 0
     tool_calls: int = 0
+    split: int | None = None  # the seed of `split-SEED`
     die_mid_stream: bool = False
     stall_mid_stream: bool = False
     stall_first: bool = False
@@ -111,6 +116,8 @@ def parse_script(model: str) -> Script:
                 values["flaky"] = number
             elif head == "tools":
                 values["tool_calls"] = number
+            elif head == "split":
+                values["split"] = number
         elif directive in _FLAGS:
             values[directive.replace("-", "_")] = True
         elif directive == "tool-call":
@@ -156,6 +163,28 @@ def pieces(text: str) -> list[str]:
     """Word-sized chunks whose concatenation is exactly `text`."""
     words = text.split(" ")
     return [w if i == 0 else " " + w for i, w in enumerate(words)] if text else [""]
+
+
+def split_pieces(text: str, seed: int) -> list[str]:
+    """Pieces of 1 to `SPLIT_MAX` characters, at random but the same for the same `seed`,
+    whose concatenation is exactly `text`. The seed also picks the longest piece, so some
+    seeds cut the text into single characters."""
+    if not text:
+        return [""]
+    rng = random.Random(seed)
+    longest = rng.randint(1, SPLIT_MAX)
+    out: list[str] = []
+    at = 0
+    while at < len(text):
+        step = rng.randint(1, longest)
+        out.append(text[at : at + step])
+        at += step
+    return out
+
+
+def stream_pieces(text: str, script: Script) -> list[str]:
+    """The content pieces of a stream: word-sized, or `split-SEED`'s."""
+    return pieces(text) if script.split is None else split_pieces(text, script.split)
 
 
 def _tool_names(request: ChatCompletionRequest, count: int) -> list[str]:
@@ -231,7 +260,7 @@ def chat_chunks(request: ChatCompletionRequest, script: Script) -> list[ChatComp
         chunks.append(chunk(Delta(), "tool_calls"))
         tokens = 10 * len(names)
     else:
-        text_pieces = pieces(reply_text(request, script))
+        text_pieces = stream_pieces(reply_text(request, script), script)
         chunks.extend(chunk(Delta(content=p)) for p in text_pieces)
         chunks.append(chunk(Delta(), "stop"))
         tokens = len(text_pieces)
@@ -261,7 +290,7 @@ def text_completion(request: CompletionRequest, script: Script) -> Completion:
 
 def text_chunks(request: CompletionRequest, script: Script) -> list[Completion]:
     chunk_id, created = _ids()
-    text_pieces = pieces(reply_text(request, script))
+    text_pieces = stream_pieces(reply_text(request, script), script)
     chunks = [
         Completion(
             id=chunk_id,
