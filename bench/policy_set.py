@@ -52,7 +52,7 @@ from presidio_analyzer import AnalyzerEngine
 from gateway.api.decoding import decode_request
 from gateway.context import RequestContext
 from gateway.observability.metrics import GatewayMetrics
-from gateway.pipeline.pipeline import ParsedRequest
+from gateway.pipeline.parsed import ParsedRequest
 from gateway.pipeline.policy_book import DetectorFactory, PolicyBook, pii_config
 from gateway.pipeline.policy_registry import detector_builders, output_stages
 from gateway.protocol.lossless import reencode

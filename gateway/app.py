@@ -11,6 +11,7 @@ import msgspec
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 
+from gateway.api.admin_cache import admin_cache_handlers
 from gateway.api.admin_keys import admin_key_handlers
 from gateway.api.completions import completion_handlers
 from gateway.api.errors import render_error
@@ -57,6 +58,7 @@ def create_app(
             *model_handlers(lambda: container.catalog, container.created),
             *health_handlers(container.not_ready, container.metrics, container.breaker_states),
             *admin_key_handlers(lambda: container.keys, lambda: container.settings.policies),
+            *admin_cache_handlers(lambda: container.response_cache),
             *usage_handlers(
                 lambda: container.quota,
                 container.ledger,
@@ -87,11 +89,9 @@ def create_app(
 def _auth(settings: Settings, keys: KeyTable, app: Any) -> Any:
     """Keys are checked before the body limit reads anything (and before any parsing)."""
     auth = settings.auth
-    if not auth.required:
-        return app
     admin = os.environ.get(auth.admin_key_env) if auth.admin_key_env else None
     admin_hash = hashlib.sha256(admin.encode()).hexdigest() if admin else None
-    return AuthMiddleware(app, required=True, keys=keys, admin_sha256=admin_hash)
+    return AuthMiddleware(app, required=auth.required, keys=keys, admin_sha256=admin_hash)
 
 
 def _cors(origins: list[str]) -> CORSConfig | None:

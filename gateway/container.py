@@ -24,6 +24,10 @@ from gateway.backends.base import Backend, ModelLister
 from gateway.backends.http_pool import HTTPPool
 from gateway.backends.llama_cpp import LlamaCppBackend
 from gateway.backends.onnx_embedder import OnnxEmbedderBackend
+from gateway.cache.coalesce import Coalescer
+from gateway.cache.metrics import CacheMetrics
+from gateway.cache.response_cache import ResponseCache
+from gateway.cache.store import AnswerStore, build_store
 from gateway.keys import KeyTable
 from gateway.model_files import ModelFileError
 from gateway.observability.metrics import GatewayMetrics
@@ -89,6 +93,7 @@ class Container:
         # Targets named by clients (prefix routes): the most recent few keep a policy.
         self._client_named: OrderedDict[str, TargetPolicy] = OrderedDict()
         self._route_limits: dict[str, RouteLimit] = {}
+        self.response_cache: ResponseCache | None = None
         # Counts outlive reloads; the limits of each installed config are read over them.
         self.quota_local = MemoryQuotaStore()
         self.quota_shared = None if self.redis is None else RedisQuotaStore(self.redis)
@@ -103,6 +108,10 @@ class Container:
             name="audit-log",
         )
         self.audit = AuditLog(self.audit_writer, self.metrics)
+        # Cached answers and calls in flight outlive reloads; each config reads them.
+        self.coalescer = Coalescer()
+        self.cache_metrics = CacheMetrics(self.metrics.registry)
+        self._answer_store: tuple[object, AnswerStore] | None = None
         self.detectors = DetectorFactory(detector_builders())
         self.policy_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="content-policy")
         self._install(
@@ -158,6 +167,7 @@ class Container:
             route_limits=route_limits,
             admission=Admission(settings, self.quota, self.ledger),
             policies=policies,
+            cache=self._response_cache(settings),
         )
         self.detectors.sweep()  # what the previous file alone used is let go
         # New retries apply to new calls; breakers (by target key) carry over, except those
@@ -215,6 +225,21 @@ class Container:
             await asyncio.sleep(_RETIRE_AFTER_SECONDS)
         for backend in backends:
             await backend.aclose()
+
+    def _response_cache(self, settings: Settings) -> ResponseCache | None:
+        if not any(m.cache.mode != "off" or m.coalesce for m in settings.models):
+            self.response_cache = None
+            return None
+        spec = settings.cache
+        shape = (spec.backend, spec.max_entries, spec.max_bytes)
+        if self._answer_store is None or self._answer_store[0] != shape:
+            store = build_store(spec, self.redis, settings.state.timeout_seconds)
+            self._answer_store = (shape, store)
+            self.cache_metrics.watch_size(store.size)
+        self.response_cache = ResponseCache(
+            settings, self._answer_store[1], self.coalescer, self.cache_metrics
+        )
+        return self.response_cache
 
     def _shared_quota(self, settings: Settings) -> SharedQuota:
         state = settings.state

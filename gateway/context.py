@@ -50,6 +50,17 @@ class RequestContext:
     # (written by the policy stages).
     flags: list[str] | None = None
     pseudonyms: Any = None
+    # The client's cache directives (written by the HTTP handler): `Cache-Control:
+    # no-cache` skips the lookup, `no-store` the lookup and the store;
+    # `x-gateway-cache-ttl: <s>` shortens the entry's lifetime.
+    cache_lookup: bool = True
+    cache_store: bool = True
+    cache_ttl: float | None = None
+    # `x-gateway-cache` (hit, semantic-hit, miss, bypass), and whether the answer came
+    # without a model call of this request's own (a hit, a coalesced waiter), which is
+    # then metered at no cost (written by the response cache and the coalescer).
+    cache_status: str | None = None
+    cached: bool = False
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead
     # (added to by backends).
     backend_seconds: float = 0.0

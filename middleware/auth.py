@@ -2,7 +2,9 @@
 as Anthropic-style clients send it) against the sha256 hashes in the policy file.
 
 With `auth.required`, every `/v1/*` request needs a valid, unexpired key (else 401
-`invalid_api_key`); `/metrics` and `/admin/*` need the admin key when one is configured;
+`invalid_api_key`). `/metrics` and `/admin/*` need the admin key when one is configured,
+whether or not `/v1` needs keys; without one, `/admin/*` answers loopback clients only (an
+admin API open to the network by default would let anyone clear caches or mint keys).
 `/healthz` and `/readyz` stay open. The key's id, tenant, model allow-list and priority go on
 the request context, and the record itself (limits, budget) as `ctx.key`. Keys are hashed at
 once and never logged or echoed; which hashes are valid (file keys, created keys,
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
 from gateway.error_response import send_error_response
-from gateway.errors import AuthenticationError
+from gateway.errors import AuthenticationError, PermissionDeniedError
 from gateway.settings.schema import Budget, Limits
 
 if TYPE_CHECKING:  # the table builds KeyRecords: a runtime import would be a cycle
@@ -54,11 +56,14 @@ class AuthMiddleware:
         self._admin = admin_sha256
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.required:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
         if path.startswith("/v1/"):
+            if not self.required:
+                await self.app(scope, receive, send)
+                return
             record = await self._key_of(scope)
             if record is None:
                 await send_error_response(send, _refused())
@@ -75,6 +80,9 @@ class AuthMiddleware:
             if digest is None or not hmac.compare_digest(digest, self._admin):
                 await send_error_response(send, _refused("This endpoint needs the admin key."))
                 return
+        elif path.startswith("/admin") and not _loopback(scope):
+            await send_error_response(send, _admin_unconfigured())
+            return
         await self.app(scope, receive, send)
 
     async def _key_of(self, scope: Any) -> KeyRecord | None:
@@ -98,6 +106,19 @@ def _presented_hash(scope: Any) -> str | None:
         if name == b"x-api-key" and value.strip():
             return hashlib.sha256(value.strip()).hexdigest()
     return None
+
+
+def _loopback(scope: Any) -> bool:
+    client = scope.get("client")
+    host = client[0] if client else ""
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+
+
+def _admin_unconfigured() -> PermissionDeniedError:
+    return PermissionDeniedError(
+        "The admin API answers only loopback clients while no admin key is configured "
+        "(set `auth.admin_key_env`)."
+    )
 
 
 def _refused(message: str | None = None) -> AuthenticationError:

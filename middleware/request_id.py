@@ -1,6 +1,7 @@
 """Request id (inbound `X-Request-Id` kept, else generated; always returned as
 `x-request-id`), the per-request context, and the headers read off it: the gateway's
-overhead, the route taken and the rate-limit windows (`x-ratelimit-*`)."""
+overhead, the route taken, the rate-limit windows (`x-ratelimit-*`), the flagging policy
+stages and the cache result (`x-gateway-cache`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
 from gateway.quota.refusals import rate_limit_headers
 
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+_CACHE_VALUES = {v: v.encode() for v in ("hit", "semantic-hit", "miss", "bypass")}
 
 
 class RequestIdMiddleware:
@@ -50,6 +52,8 @@ class RequestIdMiddleware:
                     headers.extend(rate_limit_headers(ctx.rate_limits))
                 if ctx.flags:
                     headers.append((b"x-gateway-flagged", ",".join(ctx.flags).encode()))
+                if ctx.cache_status is not None:
+                    headers.append((b"x-gateway-cache", _CACHE_VALUES[ctx.cache_status]))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -16,6 +16,7 @@ from typing import Any
 from litestar.handlers import ASGIRouteHandler, asgi
 
 from gateway.api.asgi_io import ClientGone, DisconnectWatch, read_body, send_bytes, send_sse
+from gateway.api.cache_headers import cache_directives
 from gateway.api.decoding import check_content_type, decode_request
 from gateway.api.sse import sse_frames
 from gateway.backends.base import Endpoint
@@ -58,6 +59,7 @@ def completion_handlers(
             # A key's priority is a floor: the header may only make a request wait longer.
             ctx.priority = max(ctx.priority, asked)
         ctx.deadline = _deadline(headers, deadline_seconds())
+        cache_directives(headers, ctx)
         pipeline = current()
         async with DisconnectWatch(receive) as watch:
             if parsed.is_stream:

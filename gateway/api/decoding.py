@@ -9,7 +9,7 @@ import msgspec
 
 from gateway.backends.base import Endpoint
 from gateway.errors import InvalidRequestError, UnsupportedMediaTypeError
-from gateway.pipeline.pipeline import ParsedRequest
+from gateway.pipeline.parsed import ParsedRequest
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.embeddings import EmbeddingRequest

@@ -84,7 +84,13 @@ def _date(value: str, param: str) -> date:
 
 def _body(found: list[UsageRow], start: date, end: date) -> dict[str, Any]:
     data = []
-    totals = {"requests": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost": 0}
+    totals = {
+        "requests": 0,
+        "cached_requests": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cost": 0,
+    }
     for row in found:
         data.append(
             {
@@ -93,6 +99,7 @@ def _body(found: list[UsageRow], start: date, end: date) -> dict[str, Any]:
                 "key": row.key,
                 "model": row.model,
                 "requests": row.requests,
+                "cached_requests": row.cached_requests,
                 "prompt_tokens": row.prompt_tokens,
                 "completion_tokens": row.completion_tokens,
                 "total_tokens": row.prompt_tokens + row.completion_tokens,
@@ -100,6 +107,7 @@ def _body(found: list[UsageRow], start: date, end: date) -> dict[str, Any]:
             }
         )
         totals["requests"] += row.requests
+        totals["cached_requests"] += row.cached_requests
         totals["prompt_tokens"] += row.prompt_tokens
         totals["completion_tokens"] += row.completion_tokens
         totals["cost"] += row.cost

@@ -1,14 +1,5 @@
-"""The chat pipeline: request stages, routing, the executor, response stages."""
+"""The chat pipeline: request stages, routing, the executor, response stages.
 
-from gateway.pipeline.executor import Executor, OpenedStream
-from gateway.pipeline.pipeline import ParsedRequest, Pipeline
-from gateway.pipeline.response_chain import ChunkStream, ResponseChain
-
-__all__ = [
-    "ChunkStream",
-    "Executor",
-    "OpenedStream",
-    "ParsedRequest",
-    "Pipeline",
-    "ResponseChain",
-]
+Import from the submodules (`gateway.pipeline.pipeline`, `.executor`, ...): the package
+itself imports nothing, so that modules the pipeline uses may import its parts.
+"""

@@ -9,46 +9,26 @@ Encoding and SSE framing are the handler's.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 
-from gateway.backends.base import BackendCall, Endpoint, Needs
+from gateway.cache.response_cache import ResponseCache
 from gateway.context import RequestContext
 from gateway.errors import FinalError
 from gateway.pipeline.executor import Executor
+from gateway.pipeline.parsed import ParsedRequest
 from gateway.pipeline.policy_book import NONE as NO_STAGES
 from gateway.pipeline.policy_book import PolicyBook, Stages
 from gateway.pipeline.reply_stages import AssistantRoleStage, IdentityStage, UsageStage
 from gateway.pipeline.response_chain import ChunkStream, ResponseChain
-from gateway.protocol.chat import ChatCompletionRequest
-from gateway.protocol.completions import CompletionRequest
+from gateway.pipeline.upstream import Upstream
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.lossless import reencode
-from gateway.protocol.payload import Kind, Reply
-from gateway.protocol.raw import RawFields, raw
+from gateway.protocol.payload import Reply
 from gateway.quota.admission import Admission, Ticket
 from gateway.resilience.concurrency import RouteLimit
 from policies.access import check_model_access
 from policies.base import Deny, RequestStage, ResponseFilter, ResponseStage, Transform
-from routers.base import RouteDecision, Router, Target
-
-_KINDS: dict[Endpoint, Kind] = {
-    "chat/completions": "chat",
-    "completions": "text",
-    "embeddings": "embeddings",
-}
-
-
-@dataclass(slots=True)
-class ParsedRequest:
-    endpoint: Endpoint
-    request: ChatCompletionRequest | CompletionRequest | EmbeddingRequest
-    # The body's raw top-level fields: unknown fields travel on untouched.
-    fields: RawFields
-
-    @property
-    def is_stream(self) -> bool:
-        return self.request.is_stream
+from routers.base import RouteDecision, Router
 
 
 class Pipeline:
@@ -62,8 +42,9 @@ class Pipeline:
         route_limits: Mapping[str, RouteLimit] | None = None,
         admission: Admission | None = None,
         policies: PolicyBook | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
-        self._route_limits = route_limits or {}
+        self._upstream = Upstream(executor, route_limits or {}, cache)
         self._admission = admission
         # Content policy sets chosen per request (route and key); None or empty: none.
         self._policies = policies if policies is not None and not policies.empty else None
@@ -82,21 +63,11 @@ class Pipeline:
     async def complete(self, parsed: ParsedRequest, ctx: RequestContext) -> Reply:
         parsed, decision, chosen = await self._prepare(parsed, ctx)
         ticket = await self._admit(parsed, decision, ctx)
+        kind = parsed.kind
         try:
-            limit = self._route_limits.get(ctx.route_id)
-            if limit is not None:
-                await limit.acquire(ctx.priority)
-            try:
-                fields, _target = await self._executor.complete(
-                    decision,
-                    self._call_factory(parsed, ctx),
-                    Needs.of(parsed.endpoint, parsed.request),
-                )
-            finally:
-                if limit is not None:
-                    limit.release()
+            fields = await self._upstream.reply(parsed, decision, ctx)
             chain = self._chain(parsed, ctx, chosen)
-            reply = await chain.reply(Reply(fields, _KINDS[parsed.endpoint]))
+            reply = await chain.reply(Reply(fields, kind))
         except BaseException:
             if ticket is not None:
                 ticket.settle(failed=True)
@@ -109,30 +80,17 @@ class Pipeline:
         parsed, decision, chosen = await self._prepare(parsed, ctx)
         chain = self._chain(parsed, ctx, chosen)  # before the stream opens: nothing to fail
         ticket = await self._admit(parsed, decision, ctx)
-        limit = self._route_limits.get(ctx.route_id)
+        kind = parsed.kind
         try:
-            if limit is not None:
-                await limit.acquire(ctx.priority)
-            try:
-                opened = await self._executor.open_stream(
-                    decision,
-                    self._call_factory(parsed, ctx),
-                    Needs.of(parsed.endpoint, parsed.request),
-                )
-            except BaseException:
-                if limit is not None:
-                    limit.release()
-                raise
+            opened = await self._upstream.stream(parsed, decision, ctx)
         except BaseException:
             if ticket is not None:
                 ticket.settle(failed=True)
             raise
-        if limit is not None:
-            opened.when_closed(limit.release)  # the slot is held until the stream ends
         if ticket is not None:
             # After the reply stages' finish: the stream's real usage is known by then.
             opened.when_closed(ticket.settle)
-        return ChunkStream(opened, chain, _KINDS[parsed.endpoint])
+        return ChunkStream(opened, chain, kind)
 
     async def _admit(
         self, parsed: ParsedRequest, decision: RouteDecision, ctx: RequestContext
@@ -183,22 +141,3 @@ class Pipeline:
             if opened is not None:
                 filters.append(opened)
         return ResponseChain(filters)
-
-    def _call_factory(
-        self, parsed: ParsedRequest, ctx: RequestContext
-    ) -> Callable[[Target], BackendCall]:
-        request = parsed.request
-        wants_usage = request.wants_usage_chunk
-
-        def make_call(target: Target) -> BackendCall:
-            return BackendCall(
-                endpoint=parsed.endpoint,
-                request=request,
-                fields={**parsed.fields, "model": raw(target.upstream_model)},
-                upstream_model=target.upstream_model,
-                ctx=ctx,
-                client_wants_usage=wants_usage,
-                context_overflow=target.context_overflow,
-            )
-
-        return make_call

@@ -154,6 +154,10 @@ class Admission:
             prompt, completion = usage.prompt_tokens, usage.completion_tokens
             real_tokens = usage.total_tokens or prompt + completion
             real_cost = _cost(self._price(ctx.upstream_model, ctx), prompt, completion)
+            if ctx.cached:
+                # Answered without a model call of its own: its tokens are reported (they
+                # were the original's) but neither spent nor counted against `tpm`.
+                real_tokens = real_cost = 0
         elif failed:
             prompt = completion = real_tokens = real_cost = 0
         else:
@@ -180,6 +184,7 @@ class Admission:
             prompt_tokens=prompt,
             completion_tokens=completion,
             cost=real_cost,
+            cached=ctx.cached,
         )
         nothing_used = usage is None and failed
         self._ledger.submit(ticket.store, settlement, None if nothing_used else record)

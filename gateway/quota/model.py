@@ -107,6 +107,8 @@ class UsageRecord(msgspec.Struct, frozen=True, gc=False):
     prompt_tokens: int
     completion_tokens: int
     cost: int  # nano-USD
+    # Answered from the response cache or by an identical request's call: no model call.
+    cached: bool = False
 
 
 class UsageRow(msgspec.Struct):
@@ -118,9 +120,11 @@ class UsageRow(msgspec.Struct):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: int = 0  # nano-USD
+    cached_requests: int = 0
 
     def add(self, record: UsageRecord, requests: int = 1) -> None:
         self.requests += requests
+        self.cached_requests += requests if record.cached else 0
         self.prompt_tokens += record.prompt_tokens
         self.completion_tokens += record.completion_tokens
         self.cost += record.cost

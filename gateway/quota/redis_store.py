@@ -29,7 +29,7 @@ from gateway.quota.redis_scripts import ADMIT, SETTLE
 _SUFFIXES = ("r", "t", "w", "s", "p")
 _USAGE_TTL_SECONDS = 400 * 86_400
 _SEP = "\x1f"
-_METRICS = ("requests", "prompt_tokens", "completion_tokens", "cost")
+_METRICS = ("requests", "prompt_tokens", "completion_tokens", "cost", "cached_requests")
 
 
 class RedisQuotaStore:
@@ -91,9 +91,8 @@ class RedisQuotaStore:
         for item in items:
             fields = totals.setdefault(self._usage_key(item.tenant, item.day), {})
             row = _SEP.join((item.key, item.model))
-            for metric, value in zip(
-                _METRICS, (1, item.prompt_tokens, item.completion_tokens, item.cost), strict=True
-            ):
+            values = (1, item.prompt_tokens, item.completion_tokens, item.cost, int(item.cached))
+            for metric, value in zip(_METRICS, values, strict=True):
                 name = row + _SEP + metric
                 fields[name] = fields.get(name, 0) + value
         async with self._client.pipeline(transaction=False) as pipe:

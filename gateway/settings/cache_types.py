@@ -21,8 +21,10 @@ class CacheStore(Config, frozen=True):
     backend: Literal["memory", "redis"] = "memory"
     max_entries: Annotated[int, Meta(ge=1, le=100_000_000)] = 10_000
     ttl_seconds: Annotated[float, Meta(gt=0, le=31_536_000)] = 3600.0
-    # An answer larger than this (its stored form) is served but never stored.
+    # An answer larger than this (its stored form) is served but never stored; `memory`
+    # holds at most `max_bytes` of answers (least recently used go first).
     max_entry_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    max_bytes: Annotated[int, Meta(ge=1024 * 1024, le=1 << 40)] = 256 * 1024 * 1024
     # The semantic cache's LanceDB directory (unset: a temporary one per process) and the
     # embeddings model id it embeds with (a model the gateway serves; unset: the built-in
     # all-MiniLM-L6-v2).

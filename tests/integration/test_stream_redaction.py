@@ -16,7 +16,8 @@ from gateway.backends.base import BackendCall
 from gateway.backends.fake import FakeBackend
 from gateway.context import RequestContext
 from gateway.pipeline.executor import Executor
-from gateway.pipeline.pipeline import ParsedRequest, Pipeline
+from gateway.pipeline.parsed import ParsedRequest
+from gateway.pipeline.pipeline import Pipeline
 from gateway.protocol.chat import ChatCompletionRequest, UserMessage
 from gateway.protocol.common import StreamOptions
 from gateway.protocol.raw import RawFields, decode_fields, encode_fields, from_struct

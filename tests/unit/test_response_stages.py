@@ -18,7 +18,8 @@ from gateway.context import RequestContext
 from gateway.errors import BadGatewayError
 from gateway.holdback import HeldText, first_match, partial_prefix_length
 from gateway.pipeline.executor import Executor
-from gateway.pipeline.pipeline import ParsedRequest, Pipeline
+from gateway.pipeline.parsed import ParsedRequest
+from gateway.pipeline.pipeline import Pipeline
 from gateway.protocol.chat import ChatCompletionRequest, UserMessage
 from gateway.protocol.common import StreamOptions
 from gateway.protocol.payload import Chunk, Reply

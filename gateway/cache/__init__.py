@@ -1,0 +1,1 @@
+"""Response caching: exact answers, coalescing and the opt-in semantic index."""
