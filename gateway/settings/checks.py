@@ -39,6 +39,11 @@ def cross_check(settings: Settings) -> list[str]:
                 )
     problems.extend(_fallback_cycles(settings))
     problems.extend(_policy_problems(settings))
+    if settings.cache.backend == "redis" and settings.state.redis_url_env is None:
+        problems.append(
+            "$.cache.backend: `redis` keeps answers in the shared Redis: set "
+            "`state.redis_url_env` (or use `memory`)"
+        )
     return problems
 
 
