@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.settings.content_policies import NER_ENTITIES
-from gateway.settings.schema import Settings
+from gateway.settings.schema import OnnxEmbedderSpec, Settings
 
 
 def cross_check(settings: Settings) -> list[str]:
@@ -39,6 +39,19 @@ def cross_check(settings: Settings) -> list[str]:
                 )
     problems.extend(_fallback_cycles(settings))
     problems.extend(_policy_problems(settings))
+    for name, server in settings.tools.mcp_servers.items():
+        if (server.command is None) == (server.url is None):
+            problems.append(
+                f"$.tools.mcp_servers.{name}: set exactly one of `command` (stdio) or `url`"
+            )
+    embedder = settings.cache.embedder
+    if embedder is not None and not any(
+        isinstance(b, OnnxEmbedderSpec) and b.model == embedder for b in settings.backends.values()
+    ):
+        problems.append(
+            f"$.cache.embedder: no `onnx_embedder` backend serves `{embedder}` (unset: the "
+            "built-in all-minilm-l6-v2)"
+        )
     if settings.cache.backend == "redis" and settings.state.redis_url_env is None:
         problems.append(
             "$.cache.backend: `redis` keeps answers in the shared Redis: set "

@@ -14,6 +14,7 @@ from msgspec import Meta, field
 from gateway.settings.base_types import Config, EnvVarName, Name, Port, PositiveSeconds, Share
 from gateway.settings.cache_types import CacheStore, RouteCache
 from gateway.settings.content_policies import Audit, PolicySet
+from gateway.settings.tool_types import ToolName, Tools
 
 
 class Timeouts(Config, frozen=True):
@@ -215,6 +216,8 @@ class ModelRoute(Config, frozen=True):
     # upstream call (never across tenants).
     cache: RouteCache = field(default_factory=RouteCache)
     coalesce: bool = False
+    # Gateway-run tools this route offers the model, beside the client's own.
+    tools: list[ToolName] = field(default_factory=list)
     owned_by: str = "gateway"
     # A prompt longer than a local model's window: `error` (400 context_length_exceeded) or
     # `trim_oldest` (drop the oldest turns, always keeping system messages and the last turn).
@@ -378,5 +381,6 @@ class Settings(Config, frozen=True):
     policies: dict[Name, PolicySet] = field(default_factory=dict)
     audit: Audit = field(default_factory=Audit)
     cache: CacheStore = field(default_factory=CacheStore)
+    tools: Tools = field(default_factory=Tools)
     backends: dict[Name, BackendSpec] = field(default_factory=dict)
     models: list[ModelRoute] = field(default_factory=list)

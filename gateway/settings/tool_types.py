@@ -1,0 +1,39 @@
+"""The policy file's tool types: the gateway-run tool loop (`tools:`), its external sources
+(`tools.mcp_servers`), and which tools a route exposes (`models[].tools`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from msgspec import Meta, field
+
+from gateway.settings.base_types import Config, EnvVarName
+
+# A tool as a route names it: a built-in (`calculator`), one MCP server's tool
+# (`files.read`) or all of one server's (`files.*`).
+ToolName = Annotated[
+    str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}(\.([A-Za-z0-9_-]{1,64}|\*))?$")
+]
+ServerName = Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")]
+
+
+class McpServer(Config, frozen=True):
+    """An MCP server: `command` (stdio: a local process the gateway starts, supervises with
+    backoff and stops) or `url` (streamable HTTP, reached with timeouts); exactly one."""
+
+    command: Annotated[list[Annotated[str, Meta(min_length=1)]], Meta(min_length=1)] | None = None
+    # Extra environment for a stdio server's process (values as written).
+    env: dict[EnvVarName, str] = field(default_factory=dict)
+    url: Annotated[str, Meta(pattern=r"^https?://")] | None = None
+    # HTTP headers whose values come from the gateway's environment: {header: VARIABLE}.
+    headers_env: dict[Annotated[str, Meta(min_length=1)], EnvVarName] = field(default_factory=dict)
+
+
+class Tools(Config, frozen=True):
+    # Model -> tools -> model rounds per request, and the whole loop's time.
+    max_rounds: Annotated[int, Meta(ge=1, le=64)] = 6
+    deadline_seconds: Annotated[float, Meta(gt=0, le=3600)] = 120.0
+    # One tool call's time; a result longer than `max_result_chars` is cut (with a note).
+    timeout_seconds: Annotated[float, Meta(gt=0, le=600)] = 30.0
+    max_result_chars: Annotated[int, Meta(ge=256, le=1_000_000)] = 16_000
+    mcp_servers: dict[ServerName, McpServer] = field(default_factory=dict)
