@@ -83,17 +83,25 @@ async def send_sse(
     before_final: Callable[[], None] | None = None,
 ) -> None:
     """Stream SSE frames; while idle, `: keep-alive` comments keep proxies from timing out.
-    Closing `frames` (always, whatever happens here) closes the upstream stream."""
+    Closing `frames` (always, whatever happens here) closes the upstream stream.
+
+    The headers go out with the first frame, or with the first keep-alive when no frame
+    came within `keepalive` (gateway tool rounds before the answer): headers sent late
+    carry what the request did by then (`x-gateway-tools`)."""
     loop = asyncio.get_running_loop()
     last_sent = [loop.time()]
+    start = _Start(send)
     ticker: asyncio.Task[None] | None = None
     try:
-        await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
         if keepalive:
-            ticker = asyncio.create_task(_keepalive(send, keepalive, last_sent))
+            ticker = asyncio.create_task(_keepalive(send, keepalive, last_sent, start))
         async for frame in frames:
+            if not start.done:
+                await start()
             await send({"type": "http.response.body", "body": frame, "more_body": True})
             last_sent[0] = loop.time()
+        if not start.done:
+            await start()
         if before_final is not None:
             before_final()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -105,12 +113,33 @@ async def send_sse(
             await aclose()
 
 
-async def _keepalive(send: Any, interval: float, last_sent: list[float]) -> None:
+class _Start:
+    """Sends the SSE response's start once, whoever asks first (a frame or a keep-alive)."""
+
+    __slots__ = ("_lock", "_send", "done")
+
+    def __init__(self, send: Any) -> None:
+        self._send = send
+        self._lock = asyncio.Lock()
+        self.done = False
+
+    async def __call__(self) -> None:
+        async with self._lock:
+            if not self.done:
+                await self._send(
+                    {"type": "http.response.start", "status": 200, "headers": SSE_HEADERS}
+                )
+                self.done = True
+
+
+async def _keepalive(send: Any, interval: float, last_sent: list[float], start: _Start) -> None:
     loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(max(0.0, last_sent[0] + interval - loop.time()))
         if loop.time() - last_sent[0] >= interval:
             try:
+                if not start.done:
+                    await start()
                 await send(
                     {"type": "http.response.body", "body": KEEPALIVE_FRAME, "more_body": True}
                 )
