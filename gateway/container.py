@@ -27,6 +27,8 @@ from gateway.backends.onnx_embedder import OnnxEmbedderBackend
 from gateway.cache.coalesce import Coalescer
 from gateway.cache.metrics import CacheMetrics
 from gateway.cache.response_cache import ResponseCache
+from gateway.cache.semantic_factory import build_semantic_layer, embedder_spec, uses_semantic
+from gateway.cache.semantic_layer import SemanticLayer
 from gateway.cache.store import AnswerStore, build_store
 from gateway.keys import KeyTable
 from gateway.model_files import ModelFileError
@@ -112,6 +114,7 @@ class Container:
         self.coalescer = Coalescer()
         self.cache_metrics = CacheMetrics(self.metrics.registry)
         self._answer_store: tuple[object, AnswerStore] | None = None
+        self._semantic: SemanticLayer | None = None
         self.detectors = DetectorFactory(detector_builders())
         self.policy_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="content-policy")
         self._install(
@@ -236,8 +239,16 @@ class Container:
             store = build_store(spec, self.redis, settings.state.timeout_seconds)
             self._answer_store = (shape, store)
             self.cache_metrics.watch_size(store.size)
+        if uses_semantic(settings) and self._semantic is None:
+            embedder = embedder_spec(settings)
+            assert embedder is not None  # the config check requires one
+            self._semantic = build_semantic_layer(embedder, settings)
         self.response_cache = ResponseCache(
-            settings, self._answer_store[1], self.coalescer, self.cache_metrics
+            settings,
+            self._answer_store[1],
+            self.coalescer,
+            self.cache_metrics,
+            semantic=self._semantic if uses_semantic(settings) else None,
         )
         return self.response_cache
 
@@ -329,6 +340,10 @@ class Container:
             await backend.aclose()
         await self.pool.aclose()
         await self.ledger.aclose()  # usage still pending is written before Redis closes
+        if self.response_cache is not None:
+            await self.response_cache.drain()  # answers being stored go in before Redis closes
+        if self._semantic is not None:
+            await self._semantic.aclose()
         self.policy_pool.shutdown(wait=False, cancel_futures=True)
         await self.audit_writer.aclose()
         if self._audit_file is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -50,32 +51,23 @@ class SemanticLookup(Protocol):
 
     async def add(self, plan: CachePlan, route: RouteCache, digest: str, ttl: float) -> None: ...
 
+    async def clear(self, tenant: str | None, route: str | None) -> int: ...
 
+
+@dataclass(slots=True, kw_only=True)
 class CachePlan:
     """One request's use of the cache."""
 
-    __slots__ = ("coalesce_key", "digest", "lookup", "request", "route", "store", "tenant", "ttl")
-
-    def __init__(
-        self,
-        request: ChatCompletionRequest | CompletionRequest,
-        tenant: str,
-        route: str,
-        digest: str,
-        *,
-        lookup: bool,
-        store: bool,
-        ttl: float,
-        coalesce_key: str | None,
-    ) -> None:
-        self.request = request
-        self.tenant = tenant
-        self.route = route
-        self.digest = digest
-        self.lookup = lookup
-        self.store = store
-        self.ttl = ttl
-        self.coalesce_key = coalesce_key
+    request: ChatCompletionRequest | CompletionRequest
+    fields: RawFields
+    tenant: str
+    route: str
+    model: str
+    digest: str
+    lookup: bool
+    store: bool
+    ttl: float
+    coalesce_key: str | None
 
     @property
     def entry(self) -> str:
@@ -131,10 +123,12 @@ class ResponseCache:
             ttl = min(ttl, ctx.cache_ttl)
         mode = "s" if request.is_stream else "j"
         return CachePlan(
-            request,
-            tenant,
-            ctx.route_id,
-            digest,
+            request=request,
+            fields=fields,
+            tenant=tenant,
+            route=ctx.route_id,
+            model=ctx.model,
+            digest=digest,
             lookup=lookup,
             store=store,
             ttl=ttl,
@@ -182,7 +176,11 @@ class ResponseCache:
         task.add_done_callback(self._pending.discard)
 
     async def clear(self, tenant: str | None, route: str | None) -> int:
-        return await self._store.clear(tenant, route)
+        """The answers cleared (their semantic entries go with them)."""
+        deleted = await self._store.clear(tenant, route)
+        if self._semantic is not None:
+            await self._semantic.clear(tenant, route)
+        return deleted
 
     async def drain(self) -> None:
         """Wait for the stores in flight (tests, shutdown)."""

@@ -36,7 +36,7 @@ class SemanticCache(Config, frozen=True):
     """A paraphrase of an earlier last user turn hits its answer: cosine similarity at or
     above `threshold`, and a lexical guard (numbers, negation, names must agree)."""
 
-    threshold: Share = 0.92
+    threshold: Share = 0.90
     scope: list[SemanticScope] = field(default_factory=lambda: ["system_prompt", "tools"])
     # Requests that carry tools only hit semantically when this is set.
     with_tools: bool = False

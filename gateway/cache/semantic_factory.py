@@ -1,0 +1,44 @@
+"""The semantic layer of a policy file: its index over the embedder `cache.embedder` names
+(an `onnx_embedder` backend's model; unset, the built-in all-MiniLM-L6-v2), loaded from
+installed packages, never downloaded."""
+
+from __future__ import annotations
+
+from gateway.cache.semantic import SemanticIndex, threaded
+from gateway.cache.semantic_layer import SemanticLayer
+from gateway.embeddings.onnx_minilm import OnnxMiniLM
+from gateway.settings.schema import OnnxEmbedderSpec, Settings
+
+
+def uses_semantic(settings: Settings) -> bool:
+    return any(m.cache.mode == "semantic" for m in settings.models)
+
+
+def embedder_spec(settings: Settings) -> OnnxEmbedderSpec | None:
+    """The embedder's spec, or None when `cache.embedder` names no `onnx_embedder` model."""
+    name = settings.cache.embedder
+    if name is None:
+        return OnnxEmbedderSpec()
+    for spec in settings.backends.values():
+        if isinstance(spec, OnnxEmbedderSpec) and spec.model == name:
+            return spec
+    return None
+
+
+def build_semantic_layer(spec: OnnxEmbedderSpec, settings: Settings) -> SemanticLayer:
+    embedder = OnnxMiniLM.from_packages(
+        spec.model,
+        onnx_package=spec.onnx_package,
+        onnx_file=spec.onnx_file,
+        tokenizer_package=spec.tokenizer_package,
+        tokenizer_file=spec.tokenizer_file,
+        sha256=spec.onnx_sha256,
+        threads=spec.threads,
+    )
+    index = SemanticIndex(
+        threaded(embedder),
+        dimensions=embedder.dimensions,
+        path=settings.cache.semantic_path,
+        max_entries=settings.cache.max_entries,
+    )
+    return SemanticLayer(index)
