@@ -11,13 +11,18 @@ Per channel (user, tool, document) on the held-out split:
   - recall and FPR at the policy file's default threshold 0.5.
 Then `score()` p50/p99 on 1 KB texts (benign and attack mixes) over `--reps` rounds.
 
-    .venv/bin/python bench/injection.py [--reps 300] [--misses]
+    .venv/bin/python bench/injection.py [--reps 300] [--misses] [--profile]
+
+`--profile` prints where `score()` spends its time on the 1 KB texts (cProfile, by own
+time) instead of the latency figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import statistics
 import sys
 import time
@@ -183,6 +188,16 @@ def latency(detector: InjectionDetector, texts: Sequence[str], reps: int) -> tup
     return statistics.median(samples), samples[int(0.99 * (len(samples) - 1))]
 
 
+def profile(detector: InjectionDetector, texts: Sequence[str], reps: int) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(max(1, reps // 10)):
+        for text in texts:
+            detector.score(text, "user")
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=300)
@@ -191,6 +206,7 @@ def main() -> None:
         choices=("tune", "heldout"),
         help="list one split's errors at the default threshold (tune on `tune` only)",
     )
+    parser.add_argument("--profile", action="store_true", help="cProfile score() on 1 KB texts")
     args = parser.parse_args()
     detector = InjectionDetector()
     rows = load()
@@ -216,6 +232,9 @@ def main() -> None:
         ("hard negatives", one_kb(rows, 0)),
         ("attacks", one_kb(rows, 1)),
     )
+    if args.profile:
+        profile(detector, [text for _, texts in sets for text in texts], args.reps)
+        return
     for name, texts in sets:
         p50, p99 = latency(detector, texts, args.reps)
         print(

@@ -15,15 +15,17 @@ turn. Evidence found in a hidden view adds a disguise signal: hiding an instruct
 itself a sign of one. A text already certain on its plain view skips the rest.
 
 Cost: linear in the text, every decode bounded (see `payloads`); the signals' anchors
-(see `signal`) keep most patterns from running at all on ordinary prose.
+(see `signal`) keep most patterns from running at all on ordinary prose, and the others
+run only where one of their leads occurs (see `matcher`), not at every offset.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from types import MappingProxyType
 
+from policies.injection.matcher import SignalSet
 from policies.injection.normalize import despace, fold, had_invisible, leet
 from policies.injection.payloads import hidden
 from policies.injection.signal import UNTRUSTED_CHANNELS, Signal, Words
@@ -65,14 +67,8 @@ TURN_WINDOW = 4
 MAX_TURN_CHARS = 16_384
 
 
-def _matches(
-    signals: Sequence[Signal], text: Words, channel: str
-) -> dict[str, tuple[str | None, float]]:
-    found: dict[str, tuple[str | None, float]] = {}
-    for sig in signals:
-        if sig.fires(text):
-            found[sig.name] = (sig.family, sig.weight_in(channel))
-    return found
+def _matches(signals: SignalSet, text: Words, channel: str) -> dict[str, tuple[str | None, float]]:
+    return {sig.name: (sig.family, sig.weight_in(channel)) for sig in signals.fired(text)}
 
 
 def _logistic(z: float) -> float:
@@ -89,8 +85,9 @@ class InjectionDetector:
         signals: Iterable[Signal] | None = None,
     ) -> None:
         self._signals = tuple(signals) if signals is not None else TAKEOVER + AGENT + INTERNATIONAL
-        self._evidence = tuple(s for s in self._signals if s.family is not None)
-        self._damping = tuple(s for s in self._signals if s.family is None)
+        # Built once per detector: each set's lead scan is compiled from its patterns.
+        self._evidence = SignalSet(s for s in self._signals if s.family is not None)
+        self._damping = SignalSet(s for s in self._signals if s.family is None)
         self._classifier = classifier
 
     def score(self, text: str, channel: str) -> InjectionVerdict:
@@ -121,9 +118,11 @@ class InjectionDetector:
         folded = Words.of(fold(text))
         evidence = _matches(self._evidence, folded, channel)
         disguises: dict[str, float] = {}
+        # The damping signals read the plain view only: found once, used by both verdicts.
+        damping: list[float] = []
         if evidence:
             # Already certain: what the disguised views add cannot change the outcome.
-            plain = self._verdict(folded, channel, evidence, disguises)
+            plain = self._verdict(folded, channel, evidence, disguises, damping)
             if plain.score >= CERTAIN:
                 return plain
         views: list[tuple[str, str]] = []
@@ -132,7 +131,7 @@ class InjectionDetector:
                 views.append((kind, view))
         views.extend((item.kind, fold(item.text)) for item in hidden(text, folded.text))
         for kind, view in views:
-            found = _matches(self._evidence, Words.of(view), channel)
+            found = self._view_matches(Words.of(view), channel, kind, evidence)
             if not found:
                 continue
             # Any evidence in a hidden view counts as a disguise; for leet and de-spaced
@@ -145,7 +144,22 @@ class InjectionDetector:
                     evidence[name] = (family, weight)
         if had_invisible(text):
             disguises["invisible"] = INVISIBLE_WEIGHT
-        return self._verdict(folded, channel, evidence, disguises)
+        return self._verdict(folded, channel, evidence, disguises, damping)
+
+    def _view_matches(
+        self, view: Words, channel: str, kind: str, evidence: dict[str, tuple[str | None, float]]
+    ) -> dict[str, tuple[str | None, float]]:
+        """`_matches` on a disguised view, less what cannot change the verdict: a signal
+        the plain view already found adds nothing but "the view holds evidence", which
+        leet and de-spaced views ignore and a hidden view needs to learn only once."""
+        partial = kind in ("leet", "despace")
+        skip: set[str] = set(evidence) if partial else set()
+        found: dict[str, tuple[str | None, float]] = {}
+        for sig in self._evidence.fired(view, skip):
+            if sig.name in evidence:
+                skip.update(evidence)
+            found[sig.name] = (sig.family, sig.weight_in(channel))
+        return found
 
     def _verdict(
         self,
@@ -153,6 +167,7 @@ class InjectionDetector:
         channel: str,
         evidence: dict[str, tuple[str | None, float]],
         disguises: dict[str, float],
+        memo: list[float],
     ) -> InjectionVerdict:
         if not evidence and not disguises:
             return InjectionVerdict(_logistic(BIAS + CHANNEL_PRIOR.get(channel, 0.0)), ())
@@ -169,7 +184,9 @@ class InjectionDetector:
         undamped = BIAS + CHANNEL_PRIOR.get(channel, 0.0) + positive + sum(disguises.values())
         # Damping only lowers a score: not worth its patterns when the score is low already.
         if evidence and undamped + FAMILY_BONUS * (len(families) - 1) > DAMPING_FLOOR:
-            damping = sum(s.weight_in(channel) for s in self._damping if s.fires(folded))
+            if not memo:
+                memo.append(sum(s.weight_in(channel) for s in self._damping.fired(folded)))
+            damping = memo[0]
             # Untrusted content that discusses attacks still should not address the reader.
             if channel in UNTRUSTED_CHANNELS and families & {"address", "directive", "tool"}:
                 damping /= 2

@@ -78,6 +78,49 @@ _ROT13_HINTS = (
 MIN_TOKEN = 16
 
 
+def _table(**classes: str) -> bytes:
+    table = bytearray(b"x" * 256)
+    for name, chars in classes.items():
+        for ch in chars:
+            table[ord(ch)] = ord(name)
+    return bytes(table)
+
+
+# Byte-class views of a text, for the patterns whose scans cost most on prose: after one
+# `bytes.translate`, "a run of 24 hex digits" is a substring test at C speed, not a regex
+# tried at every offset. A pattern runs only when its shape occurs (a necessary condition,
+# so nothing it would find is skipped). Every class is ASCII: the UTF-8 bytes of other
+# characters map to `x`, as those characters match none of the patterns' classes.
+_HEX_SHAPE = _table(h="0123456789abcdefABCDEF", s=" :")
+_BIN_SHAPE = _table(b="01", s=" ,")
+_MORSE_SHAPE = _table(m=".-", s=" ")
+_B32_SHAPE = _table(u="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+_SHAPES = MappingProxyType(
+    {
+        "hex_spaced": (_HEX_SHAPE, b"hhs" * 8 + b"hh"),
+        "binary_spaced": (_BIN_SHAPE, (b"b" * 8 + b"s") * 5 + b"b" * 8),
+        "morse": (_MORSE_SHAPE, b"msm"),
+        "hex": (_HEX_SHAPE, b"h" * 24),
+        "base32": (_B32_SHAPE, b"u" * 24),
+    }
+)
+
+
+class _Shapes:
+    """The byte-class views of one text, each built on first use."""
+
+    def __init__(self, text: str) -> None:
+        self._raw = text.encode("utf-8", "surrogatepass")
+        self._views: dict[bytes, bytes] = {}
+
+    def may_hold(self, kind: str) -> bool:
+        table, shape = _SHAPES[kind]
+        view = self._views.get(table)
+        if view is None:
+            view = self._views[table] = self._raw.translate(table)
+        return shape in view
+
+
 @dataclass(frozen=True, slots=True)
 class Hidden:
     kind: str  # "comment", "rot13", "reversed" or the encoding: "base64", "hex", ...
@@ -217,13 +260,14 @@ def _long_tokens(text: str) -> str:
     return " ".join(t for t in text.split() if len(t) >= MIN_TOKEN)
 
 
-def _spaced_runs(text: str) -> Iterator[tuple[str, str]]:
-    for match in itertools.islice(_HEX_SPACED.finditer(text), MAX_ATTEMPTS):
-        yield "hex", match.group()
-    if "0" in text and "1" in text:
+def _spaced_runs(text: str, shapes: _Shapes) -> Iterator[tuple[str, str]]:
+    if shapes.may_hold("hex_spaced"):
+        for match in itertools.islice(_HEX_SPACED.finditer(text), MAX_ATTEMPTS):
+            yield "hex", match.group()
+    if shapes.may_hold("binary_spaced"):
         for match in itertools.islice(_BINARY_SPACED.finditer(text), MAX_ATTEMPTS):
             yield "binary", match.group()
-    lead = _MORSE_LEAD.search(text)
+    lead = _MORSE_LEAD.search(text) if shapes.may_hold("morse") else None
     if lead is not None:
         for match in itertools.islice(_MORSE.finditer(text, lead.start()), MAX_ATTEMPTS):
             yield "morse", match.group()
@@ -236,10 +280,17 @@ _DECODE = MappingProxyType(
 
 
 def _decoded(text: str, depth: int) -> Iterator[Hidden]:
-    runs: list[tuple[str, str]] = list(_spaced_runs(text))
+    shapes = _Shapes(text)
+    runs: list[tuple[str, str]] = list(_spaced_runs(text, shapes))
     tokens = _long_tokens(text)
     if tokens:
         for kind, pattern, _ in _DECODERS:
+            # A long token is part of the text: a shape missing from the text is missing
+            # from the tokens too.
+            if kind in _SHAPES and not shapes.may_hold(kind):
+                continue
+            if kind == "escape" and "\\x" not in tokens and "\\u" not in tokens:
+                continue
             runs.extend(
                 (kind, m.group()) for m in itertools.islice(pattern.finditer(tokens), MAX_ATTEMPTS)
             )
