@@ -61,6 +61,9 @@ class RequestContext:
     # then metered at no cost (written by the response cache and the coalescer).
     cache_status: str | None = None
     cached: bool = False
+    # The gateway tools this request ran, `name:outcome:12ms` each (`x-gateway-tools`)
+    # (written by the tool loop).
+    tool_runs: list[str] | None = None
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead
     # (added to by backends).
     backend_seconds: float = 0.0
@@ -87,6 +90,13 @@ class RequestContext:
             self.flags = [stage]
         elif stage not in self.flags:
             self.flags.append(stage)
+
+    def tool_run(self, name: str, outcome: str, seconds: float) -> None:
+        entry = f"{name}:{outcome}:{round(seconds * 1000)}ms"
+        if self.tool_runs is None:
+            self.tool_runs = [entry]
+        else:
+            self.tool_runs.append(entry)
 
     def add_usage(self, usage: Usage) -> None:
         """Count one model call's tokens (a tool loop makes several)."""

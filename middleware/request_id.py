@@ -52,6 +52,9 @@ class RequestIdMiddleware:
                     headers.extend(rate_limit_headers(ctx.rate_limits))
                 if ctx.flags:
                     headers.append((b"x-gateway-flagged", ",".join(ctx.flags).encode()))
+                if ctx.tool_runs:
+                    runs = _header_safe(",".join(ctx.tool_runs), 4096)
+                    headers.append((b"x-gateway-tools", runs))
                 if ctx.cache_status is not None:
                     headers.append((b"x-gateway-cache", _CACHE_VALUES[ctx.cache_status]))
                 message = {**message, "headers": headers}
@@ -79,8 +82,8 @@ def route_headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def _header_safe(value: str) -> bytes:
-    return value.encode("ascii", "replace").translate(_UNSAFE)[:256]
+def _header_safe(value: str, limit: int = 256) -> bytes:
+    return value.encode("ascii", "replace").translate(_UNSAFE)[:limit]
 
 
 # Control characters (CR/LF included) would split or corrupt a header line.

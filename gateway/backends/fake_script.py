@@ -9,6 +9,9 @@ A model name is `+`-joined directives, optionally after a `prefix/` and before a
     error-STATUS      answer with that HTTP status and an OpenAI error body
     flaky-K           the first K requests for this exact name answer 503
     tools-N           N parallel tool calls, their arguments split across chunks
+    agent             uses its tools: one call per turn until each was called, then answers
+                      with their results (`gateway.backends.fake_agent`); `+badargs`: a
+                      first call with `{}`, corrected after the error comes back
     split-SEED        the streamed text cut into random pieces of 1 to 4 characters
                       (from `random.Random(SEED)`; for some seeds one character each)
     die-mid-stream    two chunks, then the connection drops
@@ -38,6 +41,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from gateway.backends.fake_agent import agent_turn
 from gateway.protocol.chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -83,6 +87,8 @@ class Script:
     error_status: int | None = None
     flaky: int = 0
     tool_calls: int = 0
+    agent: bool = False
+    badargs: bool = False
     split: int | None = None  # the seed of `split-SEED`
     die_mid_stream: bool = False
     stall_mid_stream: bool = False
@@ -120,6 +126,8 @@ def parse_script(model: str) -> Script:
                 values["split"] = number
         elif directive in _FLAGS:
             values[directive.replace("-", "_")] = True
+        elif directive in ("agent", "badargs"):
+            values[directive] = True
         elif directive == "tool-call":
             values["tool_calls"] = 1
     return Script(**values)  # type: ignore[arg-type]
@@ -206,17 +214,37 @@ def _usage(request: ChatCompletionRequest | CompletionRequest, completion_tokens
     )
 
 
+def _agent_calls(request: ChatCompletionRequest, script: Script) -> list[tuple[str, str]] | None:
+    """This turn's (name, arguments) calls, or None when this turn answers in text."""
+    if script.agent:
+        turn = agent_turn(request, script.badargs)
+        return turn if isinstance(turn, list) else None
+    if script.tool_calls:
+        names = _tool_names(request, script.tool_calls)
+        return [(n, _tool_arguments(i)) for i, n in enumerate(names)]
+    return None
+
+
+def _agent_text(request: ChatCompletionRequest, script: Script) -> str:
+    if script.agent:
+        turn = agent_turn(request, script.badargs)
+        if isinstance(turn, str):
+            return turn
+    return reply_text(request, script)
+
+
 def chat_completion(request: ChatCompletionRequest, script: Script) -> ChatCompletion:
     ids = _ids()
-    if script.tool_calls:
+    planned = _agent_calls(request, script)
+    if planned:
         calls = [
-            ToolCall(id=f"call_{i}", function=FunctionCall(name=n, arguments=_tool_arguments(i)))
-            for i, n in enumerate(_tool_names(request, script.tool_calls))
+            ToolCall(id=f"call_{i}", function=FunctionCall(name=n, arguments=a))
+            for i, (n, a) in enumerate(planned)
         ]
         message = ResponseMessage(content=None, tool_calls=calls)
         finish, tokens = "tool_calls", 10 * len(calls)
     else:
-        text = reply_text(request, script)
+        text = _agent_text(request, script)
         message = ResponseMessage(content=text)
         finish, tokens = "stop", len(pieces(text))
     return ChatCompletion(
@@ -241,8 +269,9 @@ def chat_chunks(request: ChatCompletionRequest, script: Script) -> list[ChatComp
         )
 
     chunks = [chunk(Delta(role="assistant", content=""))]
-    if script.tool_calls:
-        names = _tool_names(request, script.tool_calls)
+    planned = _agent_calls(request, script)
+    if planned:
+        names = [n for n, _ in planned]
         for i, name in enumerate(names):
             head = ToolCallDelta(
                 index=i,
@@ -252,7 +281,7 @@ def chat_chunks(request: ChatCompletionRequest, script: Script) -> list[ChatComp
             )
             chunks.append(chunk(Delta(tool_calls=[head])))
         # Argument fragments of the parallel calls interleave, as real upstreams do.
-        halves = [(_tool_arguments(i)[:7], _tool_arguments(i)[7:]) for i in range(len(names))]
+        halves = [(a[:7], a[7:]) for _, a in planned]
         for part in (0, 1):
             for i, half in enumerate(halves):
                 delta = ToolCallDelta(index=i, function=FunctionCallDelta(arguments=half[part]))
@@ -260,7 +289,7 @@ def chat_chunks(request: ChatCompletionRequest, script: Script) -> list[ChatComp
         chunks.append(chunk(Delta(), "tool_calls"))
         tokens = 10 * len(names)
     else:
-        text_pieces = stream_pieces(reply_text(request, script), script)
+        text_pieces = stream_pieces(_agent_text(request, script), script)
         chunks.extend(chunk(Delta(content=p)) for p in text_pieces)
         chunks.append(chunk(Delta(), "stop"))
         tokens = len(text_pieces)

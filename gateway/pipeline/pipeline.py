@@ -10,22 +10,26 @@ Encoding and SSE framing are the handler's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gateway.cache.response_cache import ResponseCache
 from gateway.context import RequestContext
 from gateway.errors import FinalError
-from gateway.pipeline.executor import Executor
+from gateway.pipeline.executor import Executor, OpenedStream
 from gateway.pipeline.parsed import ParsedRequest
 from gateway.pipeline.policy_book import NONE as NO_STAGES
 from gateway.pipeline.policy_book import PolicyBook, Stages
 from gateway.pipeline.reply_stages import AssistantRoleStage, IdentityStage, UsageStage
 from gateway.pipeline.response_chain import ChunkStream, ResponseChain
+from gateway.pipeline.tool_loop import GatewayTools, ToolLoop
 from gateway.pipeline.upstream import Upstream
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.lossless import reencode
 from gateway.protocol.payload import Reply
+from gateway.protocol.raw import RawFields
 from gateway.quota.admission import Admission, Ticket
 from gateway.resilience.concurrency import RouteLimit
+from gateway.settings.tool_types import Tools
 from policies.access import check_model_access
 from policies.base import Deny, RequestStage, ResponseFilter, ResponseStage, Transform
 from routers.base import RouteDecision, Router
@@ -43,8 +47,18 @@ class Pipeline:
         admission: Admission | None = None,
         policies: PolicyBook | None = None,
         cache: ResponseCache | None = None,
+        tools: GatewayTools | None = None,
+        tool_settings: Tools | None = None,
+        route_tools: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self._upstream = Upstream(executor, route_limits or {}, cache)
+        # Gateway tools per route (model id -> tool names) and the loop that runs them.
+        self._route_tools = route_tools or {}
+        self._tool_loop = (
+            ToolLoop(self._upstream, tools, tool_settings or Tools())
+            if tools is not None and self._route_tools
+            else None
+        )
         self._admission = admission
         # Content policy sets chosen per request (route and key); None or empty: none.
         self._policies = policies if policies is not None and not policies.empty else None
@@ -65,7 +79,7 @@ class Pipeline:
         ticket = await self._admit(parsed, decision, ctx)
         kind = parsed.kind
         try:
-            fields = await self._upstream.reply(parsed, decision, ctx)
+            fields = await self._model_reply(parsed, decision, ctx, chosen)
             chain = self._chain(parsed, ctx, chosen)
             reply = await chain.reply(Reply(fields, kind))
         except BaseException:
@@ -82,7 +96,7 @@ class Pipeline:
         ticket = await self._admit(parsed, decision, ctx)
         kind = parsed.kind
         try:
-            opened = await self._upstream.stream(parsed, decision, ctx)
+            opened = await self._model_stream(parsed, decision, ctx, chosen)
         except BaseException:
             if ticket is not None:
                 ticket.settle(failed=True)
@@ -114,17 +128,37 @@ class Pipeline:
         # After routing: a route's own policy set applies. A transform changes only the
         # text, never what the targets were chosen for.
         chosen = NO_STAGES if self._policies is None else self._policies.for_request(ctx)
-        request = parsed.request
-        if not isinstance(request, EmbeddingRequest):  # stages read prompts, not vectors
-            for stage in (*self._stages, *chosen.request):
-                verdict = await stage.check(request, ctx)
-                if isinstance(verdict, Deny):
-                    raise FinalError(verdict.error) from verdict.error
-                if isinstance(verdict, Transform):
-                    fields = reencode(parsed.fields, verdict.request)
-                    request = verdict.request
-                    parsed = ParsedRequest(parsed.endpoint, request, fields)
+        parsed = await _checked(parsed, ctx, (*self._stages, *chosen.request))
         return parsed, decision, chosen
+
+    async def _model_reply(
+        self, parsed: ParsedRequest, decision: RouteDecision, ctx: RequestContext, chosen: Stages
+    ) -> RawFields:
+        offered = self._offered(ctx)
+        if not offered:
+            return await self._upstream.reply(parsed, decision, ctx)
+        assert self._tool_loop is not None
+        return await self._tool_loop.reply(
+            parsed, decision, ctx, offered, lambda p: _checked(p, ctx, chosen.request)
+        )
+
+    async def _model_stream(
+        self, parsed: ParsedRequest, decision: RouteDecision, ctx: RequestContext, chosen: Stages
+    ) -> OpenedStream:
+        offered = self._offered(ctx)
+        if not offered:
+            return await self._upstream.stream(parsed, decision, ctx)
+        assert self._tool_loop is not None
+        return await self._tool_loop.stream(
+            parsed, decision, ctx, offered, lambda p: _checked(p, ctx, chosen.request)
+        )
+
+    def _offered(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        """The definitions of the gateway tools the route offers (those available now)."""
+        names = self._route_tools.get(ctx.route_id)
+        if not names or self._tool_loop is None:
+            return []
+        return self._tool_loop.offered(names)
 
     def _chain(self, parsed: ParsedRequest, ctx: RequestContext, chosen: Stages) -> ResponseChain:
         request = parsed.request
@@ -141,3 +175,21 @@ class Pipeline:
             if opened is not None:
                 filters.append(opened)
         return ResponseChain(filters)
+
+
+async def _checked(
+    parsed: ParsedRequest, ctx: RequestContext, stages: Sequence[RequestStage]
+) -> ParsedRequest:
+    """The request after `stages`: refused (a final 4xx) or transformed."""
+    request = parsed.request
+    if isinstance(request, EmbeddingRequest):  # stages read prompts, not vectors
+        return parsed
+    for stage in stages:
+        verdict = await stage.check(request, ctx)
+        if isinstance(verdict, Deny):
+            raise FinalError(verdict.error) from verdict.error
+        if isinstance(verdict, Transform):
+            fields = reencode(parsed.fields, verdict.request)
+            request = verdict.request
+            parsed = ParsedRequest(parsed.endpoint, request, fields)
+    return parsed
