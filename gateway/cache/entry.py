@@ -74,7 +74,14 @@ class StreamAssembler:
             return
         try:
             self._feed(fields)
-        except (msgspec.DecodeError, msgspec.ValidationError, TypeError, ValueError):
+        except (
+            msgspec.DecodeError,
+            msgspec.ValidationError,
+            AttributeError,
+            KeyError,
+            TypeError,
+            ValueError,
+        ):
             self.broken = True  # an odd chunk: serve it, never store it
 
     def _feed(self, fields: RawFields) -> None:
@@ -213,7 +220,12 @@ def _merge_delta(into: dict[str, Any], delta: dict[str, Any]) -> None:
 def _assembled(choice: dict[str, Any], kind: str) -> dict[str, Any]:
     text = "".join(choice["parts"])
     if kind == "text":
-        return {"index": choice["index"], "text": text, "finish_reason": choice["finish_reason"]}
+        return {
+            "index": choice["index"],
+            "text": text,
+            "finish_reason": choice["finish_reason"],
+            "logprobs": None,
+        }
     calls = [
         {
             "id": slot["id"],
@@ -227,7 +239,12 @@ def _assembled(choice: dict[str, Any], kind: str) -> dict[str, Any]:
         message["refusal"] = choice["refusal"]
     if calls:
         message["tool_calls"] = calls
-    return {"index": choice["index"], "message": message, "finish_reason": choice["finish_reason"]}
+    return {
+        "index": choice["index"],
+        "message": message,
+        "finish_reason": choice["finish_reason"],
+        "logprobs": None,  # as `_stored_choice` writes it: a JSON reply's choice carries it
+    }
 
 
 def _stored_choice(choice: dict[str, Any], kind: str) -> dict[str, Any]:

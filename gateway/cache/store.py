@@ -111,7 +111,9 @@ class RedisAnswerStore:
     Redis's own (`PSETEX`). Errors propagate: the caller bypasses the cache."""
 
     def __init__(self, client: aioredis.Redis, timeout: float) -> None:
-        self._cache = RedisCache(serializer=NullSerializer(), timeout=None)
+        # `encoding=None`: values come back as the bytes stored (aiocache decodes to str
+        # by default).
+        self._cache = RedisCache(serializer=NullSerializer(encoding=None), timeout=None)
         # aiocache builds a client of its own from host and port; the gateway's carries
         # the URL's credentials and TLS, a bounded pool and timeouts on every socket call.
         self._cache.client = client
