@@ -17,6 +17,7 @@ import yaml
 
 from gateway.settings.checks import cross_check
 from gateway.settings.schema import Settings
+from gateway.settings.yaml_load import load_yaml
 
 ENV_PREFIX = "GATEWAY__"
 _MAX_PASSES = 50
@@ -53,7 +54,7 @@ def load_settings(path: str | Path | None, env: Mapping[str, str] | None = None)
     except UnicodeDecodeError as exc:
         raise ConfigError(source, [f"the file is not UTF-8 text: {exc}"]) from exc
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
     if document is None:
@@ -107,7 +108,7 @@ def apply_env_overrides(document: dict[str, Any], env: Mapping[str, str]) -> dic
 
 
 def _scalar(text: str) -> Any:
-    value = yaml.safe_load(text)
+    value = load_yaml(text)
     if isinstance(value, str) and _EXPONENT_RE.match(value):
         return float(value)  # YAML 1.1 reads `1e3` as a string
     return value

@@ -148,3 +148,15 @@ def test_environment_overrides_find_existing_keys_lists_and_exponents() -> None:
     assert settings.defaults.timeouts.idle == 1000.0
     with pytest.raises(ConfigError, match="not an index"):
         parse_settings(document, "test", {"GATEWAY__MODELS__5__ID": "x"})
+
+
+def test_yaml_words_like_off_and_no_stay_words(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "server: {access_log: false}\n"
+        "backends: {fake: {type: fake}}\n"
+        "models:\n  - {id: m, backend: fake, cache: {mode: off}, coalesce: true}\n"
+    )
+    settings = load_settings(path)
+    assert settings.models[0].cache.mode == "off"
+    assert settings.server.access_log is False and settings.models[0].coalesce is True
