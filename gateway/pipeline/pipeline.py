@@ -9,7 +9,7 @@ Encoding and SSE framing are the handler's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gateway.cache.response_cache import ResponseCache
@@ -50,12 +50,13 @@ class Pipeline:
         tools: GatewayTools | None = None,
         tool_settings: Tools | None = None,
         route_tools: Mapping[str, Sequence[str]] | None = None,
+        record_tool: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self._upstream = Upstream(executor, route_limits or {}, cache)
         # Gateway tools per route (model id -> tool names) and the loop that runs them.
         self._route_tools = route_tools or {}
         self._tool_loop = (
-            ToolLoop(self._upstream, tools, tool_settings or Tools())
+            ToolLoop(self._upstream, tools, tool_settings or Tools(), record_tool or _ignore)
             if tools is not None and self._route_tools
             else None
         )
@@ -193,3 +194,7 @@ async def _checked(
             request = verdict.request
             parsed = ParsedRequest(parsed.endpoint, request, fields)
     return parsed
+
+
+def _ignore(_tool: str, _outcome: str, _seconds: float) -> None:
+    return None

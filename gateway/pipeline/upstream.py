@@ -18,7 +18,7 @@ from gateway.cache.entry import (
     reply_fields,
     stream_chunks,
 )
-from gateway.cache.response_cache import ResponseCache
+from gateway.cache.response_cache import CachePlan, ResponseCache
 from gateway.context import RequestContext
 from gateway.pipeline.executor import Executor, OpenedStream
 from gateway.pipeline.parsed import ParsedRequest
@@ -49,7 +49,7 @@ class Upstream:
     ) -> RawFields:
         endpoint, request, fields, kind = _parts(parsed)
         cache = self._cache
-        plan = cache.plan(request, fields, ctx) if cache is not None else None
+        plan = cache.plan(request, fields, ctx) if cache is not None else _uncached(kind, ctx)
         if plan is None:
             return await self._call(endpoint, request, fields, decision, ctx)
         assert cache is not None
@@ -75,7 +75,7 @@ class Upstream:
     ) -> OpenedStream:
         endpoint, request, fields, kind = _parts(parsed)
         cache = self._cache
-        plan = cache.plan(request, fields, ctx) if cache is not None else None
+        plan = cache.plan(request, fields, ctx) if cache is not None else _uncached(kind, ctx)
         if plan is None:
             return await self._open(endpoint, request, fields, decision, ctx)
         assert cache is not None
@@ -138,6 +138,13 @@ class Upstream:
         if limit is not None:
             opened.when_closed(limit.release)  # the slot is held until the stream ends
         return opened
+
+
+def _uncached(kind: Kind, ctx: RequestContext) -> CachePlan | None:
+    """No plan: every completion still says it did not come from the cache."""
+    if kind != "embeddings":
+        ctx.cache_status = "bypass"
+    return None
 
 
 def _parts(parsed: ParsedRequest) -> tuple[Endpoint, AnyRequest, RawFields, Kind]:
