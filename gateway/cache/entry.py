@@ -8,8 +8,8 @@ response stages (redaction, identity, usage) then run on it as on a live answer.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Any, Literal
 
 import msgspec
@@ -124,12 +124,19 @@ class StreamAssembler:
         )
 
 
-def reply_fields(answer: CachedAnswer) -> RawFields:
-    """The answer as a JSON reply's top-level fields."""
+def reply_fields(answer: CachedAnswer, template: RawFields | None = None) -> RawFields:
+    """The answer as a JSON reply's top-level fields (from its `reply_template`, when the
+    caller kept one: encoding the choices is most of the work)."""
+    fields = dict(template if template is not None else reply_template(answer))
+    fields["id"] = raw(_new_id(answer.kind))
+    fields["created"] = raw(int(time.time()))
+    return fields
+
+
+def reply_template(answer: CachedAnswer) -> RawFields:
+    """The fields every JSON playback of `answer` shares (all but `id` and `created`)."""
     fields: RawFields = {
-        "id": raw(_new_id(answer.kind)),
         "object": raw("chat.completion" if answer.kind == "chat" else "text_completion"),
-        "created": raw(int(time.time())),
         "model": raw(answer.model or ""),
         "choices": raw(answer.choices),
     }
@@ -259,4 +266,4 @@ def _optional(fields: RawFields, name: str) -> Any:
 
 def _new_id(kind: str) -> str:
     prefix = "chatcmpl" if kind == "chat" else "cmpl"
-    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+    return f"{prefix}-{os.urandom(12).hex()}"

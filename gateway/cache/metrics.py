@@ -4,6 +4,7 @@ waiters, the similarity of semantic hits, and the entries and bytes held in memo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -40,6 +41,14 @@ class CacheMetrics:
         )
         self._registry = registry
         self._size: _SizeCollector | None = None
+        # `labels()` takes a lock and builds tuples: each label set is resolved once.
+        self._lookup_children: dict[tuple[str, str], Any] = {}
+
+    def lookup(self, route: str, result: str) -> None:
+        child = self._lookup_children.get((route, result))
+        if child is None:
+            child = self._lookup_children[(route, result)] = self.lookups.labels(route, result)
+        child.inc()
 
     def watch_size(self, size: Callable[[], tuple[int, int] | None]) -> None:
         if self._size is None:

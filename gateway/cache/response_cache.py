@@ -13,6 +13,7 @@ samples.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import msgspec
 
 from gateway.cache.coalesce import Coalescer
-from gateway.cache.entry import CachedAnswer
+from gateway.cache.entry import CachedAnswer, reply_fields, reply_template
 from gateway.cache.key import cache_key
 from gateway.cache.metrics import CacheMetrics
 from gateway.cache.store import AnswerStore, entry_key
@@ -40,6 +41,7 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(CachedAnswer)
 _BACKOFF_INITIAL, _BACKOFF_MAX = 0.25, 5.0
 _FAILED = object()
+_MEMO_SIZE = 4096
 
 
 class SemanticLookup(Protocol):
@@ -68,10 +70,8 @@ class CachePlan:
     store: bool
     ttl: float
     coalesce_key: str | None
-
-    @property
-    def entry(self) -> str:
-        return entry_key(self.tenant, self.route, self.digest)
+    # The answer's key in the store.
+    entry: str
 
 
 class ResponseCache:
@@ -96,6 +96,12 @@ class ResponseCache:
         self._semantic = semantic
         self._pending: set[asyncio.Task[None]] = set()
         self.health = RedisHealth("response cache", _BACKOFF_INITIAL, _BACKOFF_MAX)
+        # Hot entries: the stored bytes, their decoded answer and its reply template, kept
+        # while the store hands back the very same bytes (memory does; Redis never does).
+        self._decoded: dict[str, tuple[bytes, CachedAnswer, RawFields]] = {}
+        # Canonical keys by a digest of the request's raw bytes: a byte-identical repeat
+        # skips decoding and re-encoding every field.
+        self._digests: dict[bytes, str] = {}
         self._retry_at = 0.0
         self._backoff = 0.0
 
@@ -117,7 +123,7 @@ class ResponseCache:
         if not (lookup or store or share):
             return None
         tenant = ctx.tenant or DEFAULT_TENANT
-        digest = cache_key(tenant, ctx.route_id, ctx.model, fields)
+        digest = self._digest(tenant, ctx.route_id, ctx.model, fields)
         ttl = route.ttl_seconds or self._default_ttl
         if ctx.cache_ttl is not None:
             ttl = min(ttl, ctx.cache_ttl)
@@ -133,6 +139,7 @@ class ResponseCache:
             store=store,
             ttl=ttl,
             coalesce_key=f"{digest}:{mode}" if share else None,
+            entry=entry_key(tenant, ctx.route_id, digest),
         )
 
     async def lookup(self, plan: CachePlan, ctx: RequestContext) -> CachedAnswer | None:
@@ -158,8 +165,29 @@ class ResponseCache:
         else:
             ctx.cached = True
         ctx.cache_status = status
-        self._metrics.lookups.labels(plan.route, status).inc()
+        self._metrics.lookup(plan.route, status)
         return answer if isinstance(answer, CachedAnswer) else None
+
+    def reply(self, answer: CachedAnswer, key: str) -> RawFields:
+        """A JSON playback of `answer` (looked up under `key`)."""
+        memo = self._decoded.get(key)
+        template = memo[2] if memo is not None and memo[1] is answer else None
+        return reply_fields(answer, template)
+
+    def _digest(self, tenant: str, route: str, model: str, fields: RawFields) -> str:
+        # Every part length-prefixed, so that no two requests' bytes run together alike.
+        parts = [tenant.encode(), route.encode(), model.encode()]
+        for name, value in fields.items():
+            parts.append(name.encode())
+            parts.append(value)
+        framed = b"".join([len(p).to_bytes(8, "big") + p for p in parts])
+        quick = hashlib.blake2b(framed, digest_size=20).digest()
+        digest = self._digests.get(quick)
+        if digest is None:
+            if len(self._digests) >= _MEMO_SIZE:
+                self._digests.clear()
+            digest = self._digests[quick] = cache_key(tenant, route, model, fields)
+        return digest
 
     def shared(self, plan: CachePlan) -> None:
         self._metrics.coalesced.labels(plan.route).inc()
@@ -212,10 +240,17 @@ class ResponseCache:
         self._succeeded()
         if data is None:
             return None
+        memo = self._decoded.get(key)
+        if memo is not None and memo[0] is data:
+            return memo[1]
         try:
-            return _decoder.decode(data)
+            answer = _decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError):
             return None  # written by another version: a miss, overwritten by the next store
+        if len(self._decoded) >= _MEMO_SIZE:
+            self._decoded.clear()
+        self._decoded[key] = (data, answer, reply_template(answer))
+        return answer
 
     async def _semantic_lookup(
         self, plan: CachePlan, route: RouteCache

@@ -13,8 +13,8 @@ They run after the policy stages, so chunks a policy stage adds are stamped like
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from collections.abc import Sequence
 
 import msgspec
@@ -60,7 +60,7 @@ def decode_usage(value: msgspec.Raw | None) -> Usage | None:
 
 
 def new_chunk_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    return f"chatcmpl-{os.urandom(12).hex()}"  # as random as uuid4, a third of its cost
 
 
 class _PassThrough:

@@ -15,7 +15,6 @@ from gateway.cache.entry import (
     CachedAnswer,
     StreamAssembler,
     from_reply,
-    reply_fields,
     stream_chunks,
 )
 from gateway.cache.response_cache import CachePlan, ResponseCache
@@ -55,7 +54,7 @@ class Upstream:
         assert cache is not None
         answer = await cache.lookup(plan, ctx)
         if answer is not None:
-            return reply_fields(answer)
+            return cache.reply(answer, plan.entry)
 
         async def call() -> RawFields:
             return await self._call(endpoint, request, fields, decision, ctx)

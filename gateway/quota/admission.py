@@ -75,11 +75,20 @@ class Admission:
         # A key's scope, built once per key record (a key changed at run time is a new
         # record, so its new limits apply at once).
         self._key_scopes: dict[str, tuple[object, ScopeLimits | None]] = {}
+        # The one `Ask` of every request without limits on a given UTC day.
+        self._free: Ask | None = None
 
     async def admit(
         self, request: AnyRequest, fields: RawFields, ctx: RequestContext, upstream_model: str
     ) -> Ticket:
         scopes = self._scopes(ctx)
+        if not scopes:
+            # Nothing limits it: no reservation to make, only its usage to record.
+            day = self._utc_day(time.time())
+            free = self._free
+            if free is None or free.day != day:
+                free = self._free = Ask("", (), 0, 0, day, day[:7], LEASE_SECONDS)
+            return Ticket(self, free, self._quota.usage_store, ctx)
         tokens = _prompt_estimate(fields)
         output = 0
         if not isinstance(request, EmbeddingRequest):
@@ -97,14 +106,10 @@ class Admission:
             month=day[:7],
             lease_seconds=LEASE_SECONDS,
         )
-        store: QuotaStore
-        if scopes:
-            decision, store = await self._quota.admit(ask)
-            ctx.rate_limits = decision
-            if isinstance(decision, Refused):
-                raise refusal_error(decision, ask.tokens, now)
-        else:
-            store = self._quota.usage_store
+        decision, store = await self._quota.admit(ask)
+        ctx.rate_limits = decision
+        if isinstance(decision, Refused):
+            raise refusal_error(decision, ask.tokens, now)
         return Ticket(self, ask, store, ctx)
 
     def _utc_day(self, now: float) -> str:
