@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - curly quotes are what a quotation opens with.
 """The layered prompt-injection scorer: fold, look behind the disguises, match signals,
 turn the evidence into a calibrated score.
 
@@ -22,6 +23,7 @@ run only where one of their leads occurs (see `matcher`), not at every offset.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from types import MappingProxyType
 
@@ -31,6 +33,7 @@ from policies.injection.payloads import hidden
 from policies.injection.signal import UNTRUSTED_CHANNELS, Signal, Words
 from policies.injection.signals_agent import SIGNALS as AGENT
 from policies.injection.signals_intl import SIGNALS as INTERNATIONAL
+from policies.injection.signals_reader import SIGNALS as READER
 from policies.injection.signals_takeover import SIGNALS as TAKEOVER
 from policies.injection.verdict import InjectionClassifier, InjectionVerdict
 
@@ -62,6 +65,24 @@ DISGUISE_WEIGHT = MappingProxyType(
     }
 )
 INVISIBLE_WEIGHT = 1.0
+# In untrusted content, evidence found only inside a quotation ("attackers write 'ignore
+# previous instructions'") is an article quoting an attack, not one addressed to the
+# reader: it keeps this share of its weight and no longer counts as a family of its own.
+QUOTED_SHARE = 0.3
+# A quotation in prose: opened after a word or "(" (a JSON or CSV value opens after `:`,
+# `,`, `[` or `=`, and is data, not a quotation), closed on the same line; a closing
+# apostrophe must not be followed by a letter ("the user's").
+_QUOTATION = re.compile(
+    r"(?:(?<=[^\W_] )|(?<=\())"
+    r"(?:\"[^\"\n]{3,160}\"|“[^”\n]{3,160}”|«[^»\n]{3,160}»|'[^\n]{3,160}?'(?![^\W\d_])|"
+    r"‘[^\n]{3,160}?’(?![^\W\d_]))"
+)
+# Untrusted content that discusses attacks (or is code) and says nothing to the reader
+# outside its quotations keeps this share of its evidence: a security article quotes whole
+# payloads, without quote marks as often as with. A note to the assistant, an order about
+# its reply, a tool call, secrecy or exfiltration keeps the article live.
+DISCUSSED_SHARE = 0.3
+READER_FAMILIES = frozenset({"address", "directive", "tool", "secrecy", "exfil"})
 # Multi-turn: how many trailing user turns are joined and scored together.
 TURN_WINDOW = 4
 MAX_TURN_CHARS = 16_384
@@ -69,6 +90,10 @@ MAX_TURN_CHARS = 16_384
 
 def _matches(signals: SignalSet, text: Words, channel: str) -> dict[str, tuple[str | None, float]]:
     return {sig.name: (sig.family, sig.weight_in(channel)) for sig in signals.fired(text)}
+
+
+def bonus_of(families: set[str | None]) -> float:
+    return min(MAX_FAMILY_BONUS, FAMILY_BONUS * max(0, len(families) - 1))
 
 
 def _logistic(z: float) -> float:
@@ -84,7 +109,9 @@ class InjectionDetector:
         classifier: InjectionClassifier | None = None,
         signals: Iterable[Signal] | None = None,
     ) -> None:
-        self._signals = tuple(signals) if signals is not None else TAKEOVER + AGENT + INTERNATIONAL
+        self._signals = (
+            tuple(signals) if signals is not None else TAKEOVER + AGENT + INTERNATIONAL + READER
+        )
         # Built once per detector: each set's lead scan is compiled from its patterns.
         self._evidence = SignalSet(s for s in self._signals if s.family is not None)
         self._damping = SignalSet(s for s in self._signals if s.family is None)
@@ -117,12 +144,13 @@ class InjectionDetector:
     def _lexical(self, text: str, channel: str) -> InjectionVerdict:
         folded = Words.of(fold(text))
         evidence = _matches(self._evidence, folded, channel)
+        quoted = self._quoted_only(folded, channel, evidence)
         disguises: dict[str, float] = {}
         # The damping signals read the plain view only: found once, used by both verdicts.
         damping: list[float] = []
         if evidence:
             # Already certain: what the disguised views add cannot change the outcome.
-            plain = self._verdict(folded, channel, evidence, disguises, damping)
+            plain = self._verdict(folded, channel, evidence, disguises, damping, quoted=quoted)
             if plain.score >= CERTAIN:
                 return plain
         views: list[tuple[str, str]] = []
@@ -142,9 +170,31 @@ class InjectionDetector:
             for name, (family, weight) in found.items():
                 if weight > evidence.get(name, (None, -math.inf))[1]:
                     evidence[name] = (family, weight)
+                    quoted.discard(name)  # hidden evidence is not excused by a quotation
         if had_invisible(text):
             disguises["invisible"] = INVISIBLE_WEIGHT
-        return self._verdict(folded, channel, evidence, disguises, damping)
+        return self._verdict(folded, channel, evidence, disguises, damping, quoted=quoted)
+
+    def _quoted_only(
+        self, folded: Words, channel: str, evidence: dict[str, tuple[str | None, float]]
+    ) -> set[str]:
+        """The evidence of untrusted text that fires only inside its quotations, with its
+        weight cut to `QUOTED_SHARE` in `evidence`. User text keeps its quotes: a user
+        pasting an attack in quotes is still sending it."""
+        if not evidence or channel not in UNTRUSTED_CHANNELS:
+            return set()
+        text = folded.text
+        if '"' not in text and "'" not in text and not any(q in text for q in "“‘«"):
+            return set()
+        unquoted, spans = _QUOTATION.subn(lambda m: " " * len(m.group()), text)
+        if not spans:
+            return set()
+        outside = {sig.name for sig in self._evidence.fired(Words.of(unquoted))}
+        quoted = set(evidence) - outside
+        for name in quoted:
+            family, weight = evidence[name]
+            evidence[name] = (family, weight * QUOTED_SHARE)
+        return quoted
 
     def _view_matches(
         self, view: Words, channel: str, kind: str, evidence: dict[str, tuple[str | None, float]]
@@ -168,13 +218,16 @@ class InjectionDetector:
         evidence: dict[str, tuple[str | None, float]],
         disguises: dict[str, float],
         memo: list[float],
+        *,
+        quoted: set[str],
     ) -> InjectionVerdict:
         if not evidence and not disguises:
             return InjectionVerdict(_logistic(BIAS + CHANNEL_PRIOR.get(channel, 0.0)), ())
         by_family: dict[str | None, list[float]] = {}
         for family, weight in evidence.values():
             by_family.setdefault(family, []).append(weight)
-        families = set(by_family)
+        # A family seen only inside quotations is no independent evidence.
+        families = {family for name, (family, _) in evidence.items() if name not in quoted}
         # Two phrasings of one move (an English and a French override pattern both firing
         # on "ignore all instructions") are one piece of evidence, plus a little.
         positive = sum(
@@ -183,14 +236,17 @@ class InjectionDetector:
         damping = 0.0
         undamped = BIAS + CHANNEL_PRIOR.get(channel, 0.0) + positive + sum(disguises.values())
         # Damping only lowers a score: not worth its patterns when the score is low already.
-        if evidence and undamped + FAMILY_BONUS * (len(families) - 1) > DAMPING_FLOOR:
+        if evidence and undamped + bonus_of(families) > DAMPING_FLOOR:
             if not memo:
                 memo.append(sum(s.weight_in(channel) for s in self._damping.fired(folded)))
             damping = memo[0]
             # Untrusted content that discusses attacks still should not address the reader.
-            if channel in UNTRUSTED_CHANNELS and families & {"address", "directive", "tool"}:
-                damping /= 2
-        bonus = min(MAX_FAMILY_BONUS, FAMILY_BONUS * max(0, len(families) - 1))
+            if channel in UNTRUSTED_CHANNELS and damping < 0:
+                if families & READER_FAMILIES:
+                    damping /= 2
+                else:
+                    damping = min(damping, -(1 - DISCUSSED_SHARE) * (positive + bonus_of(families)))
+        bonus = bonus_of(families)
         hiding = sum(disguises.values())
         z = BIAS + CHANNEL_PRIOR.get(channel, 0.0) + max(positive + bonus + damping, 0.0)
         z += hiding

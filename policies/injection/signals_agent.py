@@ -10,16 +10,22 @@ from __future__ import annotations
 from types import MappingProxyType
 
 from policies.injection.signal import Signal, anchored, signal
-from policies.injection.vocabulary import ASSISTANT, DATA, THE_OUTPUT
+from policies.injection.vocabulary import ASSISTANT, DATA, THE_OUTPUT, VOCATIVE_START
 
 _SIGNALS: tuple[Signal, ...] = (
     # Text written to the assistant that reads it: in a tool result, an order.
     signal(
         "addressed_to_ai",
         "address",
-        rf"\b(?:note|notice|message|instructions?|attention|"
-        rf"hey|dear|hello|reminder|important) (?:to|for)"
-        rf" (?:the |any |all |every )?{ASSISTANT}s?\b|\bif you are (?:an? )?(?:{ASSISTANT}|"
+        # One modifier may stand before the name ("note for coding agents"). "Instructions
+        # for the model" is also API prose ("the system prompt holds instructions for the
+        # model"): those nouns address it only as a heading, before a colon.
+        rf"\b(?:note|notice|attention|hey|dear|hello|reminder|important|warning|p\.?s\.?) "
+        rf"(?:to|for) (?:the |any |all |every )?(?:[\w-]+ )?{ASSISTANT}s?\b|"
+        rf"\b(?:message|instructions?) (?:to|for) (?:the |any |all |every )?(?:[\w-]+ )?"
+        rf"{ASSISTANT}s?\b[^.:\n]{{0,60}}:|"
+        r"\b(?:to|for) (?:any |all )?automated (?:[\w-]+ ){0,2}?(?:tools?|systems?|readers?)\b|"
+        rf"\bif you are (?:an? )?(?:{ASSISTANT}|"
         rf"large language model)\b|\b{ASSISTANT}s? (?:reading|processing|reviewing|"
         r"summari[sz]ing|parsing|analy[sz]ing|seeing|integrating|crawling|viewing) (?:this|"
         rf"these)\b|\b(?:to|for) (?:any |all )?{ASSISTANT}s? (?:coding |code |autonomous )?"
@@ -61,7 +67,8 @@ _SIGNALS: tuple[Signal, ...] = (
         "pretext",
         r"\b(?:required|needed|necessary) for (?:logging|tracking|verification|compliance|audit|"
         r"archival|security)|\bso (?:that )?[\w ]{0,24}? can (?:be )?(?:confirm|verif|track|"
-        r"cross-referenc|log|audit|archiv)|\bfor (?:tracking|logging|audit|archival) purposes\b",
+        r"cross-referenc|log|audit|archiv)|\bfor (?:tracking|logging|audit(?:ing)?|archival)"
+        r"(?: purposes)?\b",
         0.3,
         1.0,
     ),
@@ -88,8 +95,11 @@ _SIGNALS: tuple[Signal, ...] = (
         "address",
         # "Assistant, forward ...", "AI: ignore ...", "Dear language model," at a sentence or
         # field start: text speaking to the model that reads it.
-        rf"(?:^|[.!?\"'(\[{{:;,]\s*|\b(?:hey|hello|hi|dear|attention|psst|ok|okay|important)\s+)"
-        rf"(?:the |an? )?(?:{ASSISTANT})(?: assistant| agent| model| system)?\s*(?:[,:.!]|--? )",
+        # At a line or field start, "Assistant:", "Agent:", "Model:" are a transcript's
+        # speaker or a spec sheet's field (`role_label` reads the former as a turn).
+        # A greeting on the line before ("User: hi" then "Assistant: ...") is not one.
+        rf"{VOCATIVE_START}(?:the |an? )?(?:{ASSISTANT})(?: assistant| agent| model| system)?"
+        r"\s*(?:[,:.!]|--? )",
         1.2,
         3.0,
     ),
@@ -139,7 +149,9 @@ _SIGNALS: tuple[Signal, ...] = (
         r"[\w.+-]+@[\w-]+\.|(?:the |this |an? )?(?:external |outside |following )?(?:url|"
         r"endpoint|webhook|address|server|email address))",
         1.3,
-        2.4,
+        # Mail and tickets say "send the contract to legal@..." to their human reader all
+        # day: alone a weak sign there, strong beside an address to the model or data.
+        1.8,
     ),
     signal("sensitive_data", "data", DATA, 0.8),
     signal(
@@ -233,7 +245,7 @@ _ANCHORS = MappingProxyType(
             "use disre repro print empty visit open"
         ),
         "purpose_cover": (
-            "requi needed neces so purposes | loggi track verif compl audit archi secur confi "
+            "requi needed neces so purposes for | loggi track verif compl audit archi secur confi "
             "cross log logged"
         ),
         "remote_instructions": "http https curl | follo execu obey run sh do",

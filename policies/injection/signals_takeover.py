@@ -17,11 +17,15 @@ from policies.injection.signal import Signal, anchored, signal
 from policies.injection.vocabulary import (
     ASSISTANT,
     DATA,
+    DETERMINER,
+    NOT_AFTER_NEGATION,
     ORDERS,
     QUALIFIER,
     REVEAL,
     SECRET_PROMPT,
     SET_ASIDE,
+    STRONG_REVEAL,
+    WEAK_REVEAL,
 )
 
 _SIGNALS: tuple[Signal, ...] = (
@@ -32,7 +36,10 @@ _SIGNALS: tuple[Signal, ...] = (
         # Up to two free words ("the operator's confidentiality policy"), the rest qualifiers;
         # "rules of SEO" and "instructions for the oven" are about something else.
         rf"\b{SET_ASIDE}\b(?:\s+{QUALIFIER}\b){{0,4}}(?:\s+[\w'-]+){{0,2}}?(?:\s+{QUALIFIER}\b){{0,3}}"
-        rf"\s+{ORDERS}\b(?!\s+(?:of|about|on how)\b)",
+        # "Instructions for firmware 1.x" are about something else too; "for this session",
+        # "for the rest", "for now" still scope an override.
+        rf"\s+{ORDERS}\b(?!\s+(?:of|about|on how)\b|\s+for (?!(?:this|now|the (?:rest|"
+        r"remainder|duration)|you|your|the (?:user|assistant|ai|model)|all)\b))",
         3.5,
     ),
     signal(
@@ -40,7 +47,9 @@ _SIGNALS: tuple[Signal, ...] = (
         "override",
         r"\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:everything|anything|all)\s+"
         r"(?:above|before|prior|previous|so far|you (?:were|have been|'ve been) told|"
-        r"we (?:discussed|talked about))",
+        r"we (?:discussed|talked about))"
+        # "Ignore all previous versions of this document": a noun after it names something else.
+        rf"(?=\s*$|\s*[^\w\s]|\s+(?:and|then|but|or|in|this|it|here|me|now|{ORDERS})\b)",
         3.0,
     ),
     signal(
@@ -61,8 +70,10 @@ _SIGNALS: tuple[Signal, ...] = (
     signal(
         "supersedes",
         "override",
-        r"\b(?:supersedes?|overrides?|replaces?) (?:all )?"
-        r"(?:prior|previous|earlier|your|existing|other)",
+        # The object must be orders: "supersedes all prior agreements" is contract boilerplate.
+        rf"\b(?:supersedes?|overrides?|replaces?) (?:all )?"
+        rf"(?:prior|previous|earlier|your|existing|other)(?: [\w'-]+){{0,2}}? (?:{ORDERS}|"
+        r"configuration|settings|system message)\b",
         2.0,
     ),
     signal(
@@ -80,7 +91,12 @@ _SIGNALS: tuple[Signal, ...] = (
         "override",
         r"\byour (?:rules|guidelines|instructions|restrictions|polic(?:y|ies)|settings|"
         r"programming|directives) (?:have|has) (?:been )?(?:changed|updated|lifted|removed|"
-        r"replaced|revoked|suspended)",
+        r"replaced|revoked|suspended)|"
+        # Declaring the conversation's orders void, or moving their source elsewhere.
+        r"\b(?:the |all )?(?:previous|prior|earlier|original|operator's|system) (?:instructions|"
+        r"rules|guidelines|directives)(?: [\w'-]+){0,3}? (?:no longer apply|(?:are|is) (?:now )?"
+        r"(?:void|cancell?ed|revoked|obsolete|null))|\byour (?:instructions|orders|rules) (?:now )?"
+        r"come from\b",
         2.2,
     ),
     signal(
@@ -114,7 +130,7 @@ _SIGNALS: tuple[Signal, ...] = (
         r"{0,2}(?:restrictions|rules|limits|limitations|filters?|filtering|censorship|content "
         # "no limits on uploads", "no rules about ingredients": a limit on something else.
         r"polic(?:y|ies)|guidelines|safety|guardrails|ethic(?:s|al)|morals?|boundaries)\b"
-        r"(?! (?:on|about|for|regarding|around|against) )|"
+        r"(?! (?:on|about|regarding|around|against) | for (?!the (?:rest|remainder|duration)\b))|"
         r"\b(?:unrestricted|uncensored|unfiltered|jailbroken|jailbreak|amoral|unchained)\b",
         1.8,
     ),
@@ -146,14 +162,19 @@ _SIGNALS: tuple[Signal, ...] = (
     signal(
         "reveal_prompt",
         "reveal",
-        rf"\b{REVEAL}\b(?:\s+[\w'-]+){{0,5}}?\s+{SECRET_PROMPT}|\brepeat (?:the |all )?"
+        rf"{NOT_AFTER_NEGATION}\b{STRONG_REVEAL}\b(?:\s+[\w'-]+){{0,5}}?\s+{SECRET_PROMPT}|"
+        # Weak verbs ("add", "include", "list") name the prompt as a thing to disclose only
+        # with a determiner: "add system prompt template" is a commit message.
+        rf"{NOT_AFTER_NEGATION}\b{WEAK_REVEAL}\b(?:\s+[\w'-]+){{0,3}}?\s+{DETERMINER}"
+        rf"(?:\s+[\w'-]+){{0,2}}?\s+{SECRET_PROMPT}|\brepeat (?:the |all )?"
         r"(?:words|text|everything) (?:above|before)|\bstarting with ['\"]?you are",
         3.2,
     ),
     signal(
         "reveal_rules",
         "reveal",
-        rf"\b{REVEAL}\b(?:\s+me)?\s+(?:all\s+)?(?:of\s+)?your (?:exact |full |complete |own )?"
+        rf"{NOT_AFTER_NEGATION}\b{REVEAL}\b(?:\s+me)?\s+(?:all\s+)?(?:of\s+)?your "
+        r"(?:exact |full |complete |own )?"
         r"(?:instructions|prompt|rules|guidelines|directives|configuration|programming|"
         r"restrictions)\b",
         1.6,
@@ -175,7 +196,7 @@ _SIGNALS: tuple[Signal, ...] = (
     signal(
         "reveal_data",
         "reveal",
-        rf"\b{REVEAL}\b(?:\s+[\w'-]+){{0,4}}?\s+{DATA}",
+        rf"{NOT_AFTER_NEGATION}\b{REVEAL}\b(?:\s+[\w'-]+){{0,4}}?\s+{DATA}",
         1.2,
         1.8,
     ),
@@ -193,11 +214,18 @@ _SIGNALS: tuple[Signal, ...] = (
         "marker",
         r"(?:^\s*|#{2,4}\s*|//\s*|/\*\s*|<!--\s*)(?:#{1,4}\s*|\[|\*\*|<)?(?:system|assistant|"
         r"developer|admin|administrator|root|"
-        r"sys)(?: (?:message|prompt|note|instruction|instructions|override|update|notice|"
-        r"alert))?\s*(?:\]|\*\*|>)?\s*:|<\/?(?:system|sys|admin|instructions?)>|^\s*\[(?:system|"
-        r"admin|assistant)\]",
+        # "System notice:" and "Admin note:" are `authority_note`'s: one header, one family.
+        r"sys)(?: (?:message|prompt|instruction|instructions|override))?\s*(?:\]|\*\*|>)?\s*:|"
+        r"<\/?(?:system|sys|admin|instructions?)>|"
+        # A bracketed label at a line or a string's start; "[admin]" over key = value lines
+        # is an INI or TOML section.
+        r"(?:^|\")\s*\[(?:system|admin|assistant)\](?!\s*\n\s*[\w.-]+\s*=)|"
+        # Instruction-tuning headers ("### Instruction:", "### Response:").
+        r"(?:^|\s)#{3}\s*(?:instruction|response|input)\s*:",
         2.2,
-        2.8,
+        # Logs and transcripts carry labels too ("[SYSTEM] backup completed"): a spoofed
+        # turn is one that goes on to give orders, and those add their own evidence.
+        2.4,
         reach=120,
     ),
     signal(
@@ -215,11 +243,15 @@ _SIGNALS: tuple[Signal, ...] = (
         r"\b(?:important |urgent |critical |mandatory |priority )?(?:system|admin|administrator"
         r"|developer|security|operator|openai|anthropic|root) (?:note|notice|update|override|"
         r"message|alert|instruction|directive|announcement|command|notification)\s*:|"
-        r"\boverride\s*:|\b(?:breach|security) alert\s*:",
+        r"\b(?:breach|security) alert\s*:",
         2.2,
-        2.6,
+        # Lower in untrusted text than from a user: "System notice: maintenance on Saturday"
+        # heads half the notices a tool or a wiki returns.
+        2.0,
         reach=120,
     ),
+    # A bare "Override:" heads an order in a prompt, and a field in a CI log or config dump.
+    signal("override_label", "authority", r"\boverride\s*:", 2.2, 1.6, reach=120),
     signal(
         "safety_off",
         "authority",
@@ -286,7 +318,10 @@ _ANCHORS = MappingProxyType(
         "real_task": "your | task goal purpose job instr direc role objec missi",
         "supersedes": "super overr repla | prior previ earli your exist other",
         "pretend_gone": "prete",
-        "rules_changed": "your | rules guide instr restr polic setti progr direc",
+        "rules_changed": (
+            "your previ prior earli origi opera system | rules guide instr restr polic setti progr "
+            "direc orders"
+        ),
         "ignore_user": "ignor disre | user",
         "you_are_now": "now henceforth longer",
         "persona": (
@@ -325,9 +360,11 @@ _ANCHORS = MappingProxyType(
         "role_label": (
             "system: assistant: developer: admin: administrator: root: sys: [system [admin "
             "[assistant <system </system <sys </sys <admin <instruction </instruction message: "
-            "prompt: note: instruction: instructions: override: update: notice: alert: **:"
+            "### "
+            "prompt: instruction: instructions: override: **:"
         ),
         "end_of_input": "end stop | of",
+        "override_label": "override:",
         "authority_note": (
             "note: notice: update: override: message: alert: instruction: directive: announcement: "
             "command: notification:"

@@ -32,6 +32,23 @@ REVEAL = (
     r"append|copy|(?:respond|reply|answer)(?: only)? with)"
 )
 
+# The verbs of REVEAL that disclose by themselves, and those ("add", "include", "list")
+# that also build things: those need a determiner before the prompt they disclose.
+STRONG_REVEAL = (
+    r"(?:reveal\w*|show\w*|print\w*|output\w*|repeat\w*|tell|display\w*|dump\w*|leak\w*|"
+    r"shar\w*|write out|recit\w*|disclos\w*|expos\w*|paste|spell out|echo|quot\w*|copy|"
+    r"(?:respond|reply|answer)(?: only)? with)"
+)
+WEAK_REVEAL = (
+    r"(?:give|provid\w*|return|list|summar\w*|translate|what (?:is|are|was|were)|add|include|"
+    r"append)"
+)
+DETERMINER = r"(?:your|the|its|my|this|that|these|those|full|entire|complete|whole|exact|all)"
+
+# Fixed-width look-behinds: a disclosure verb right after a negation is a prohibition
+# ("do not share your password", "shall not disclose confidential information").
+NOT_AFTER_NEGATION = r"(?<!not )(?<!never )(?<!n't )(?<!nor )(?<!not to )"
+
 SECRET_PROMPT = (
     r"(?:system prompt|system message|initial (?:instructions|prompt)|"
     r"original (?:instructions|prompt)|hidden (?:instructions|prompt)|"
@@ -45,6 +62,19 @@ SECRET_PROMPT = (
 ASSISTANT = (
     r"(?:ai|a\.i\.|bot|assistant|llm|language model|model|agent|chatbot|gpt|chatgpt|"
     r"claude|copilot|automated system|ai system)"
+)
+
+# Before a name at a line or field start: "Assistant:" there labels a speaker or a field.
+LABEL_NOT_NAME = r"(?!(?:the |an? )?(?:assistant|agent|model|bot)s?\s*:)"
+
+# Where a vocative starts, as look-behinds only: a line or field start (up to two spaces
+# after the punctuation), or a greeting on the same line. Written as look-behinds so a
+# match begins at the name itself and `leads` can try the pattern only where a name occurs.
+_PUNCT = r"[.!?\"'(\[{:;,]"
+VOCATIVE_START = (
+    rf"(?:(?:^|(?<={_PUNCT})|(?<={_PUNCT}\s)|(?<={_PUNCT}\s\s)){LABEL_NOT_NAME}|"
+    r"(?<=\bhey[ \t])|(?<=\bhello[ \t])|(?<=\bhi[ \t])|(?<=\bdear[ \t])|(?<=\bok[ \t])|"
+    r"(?<=\bokay[ \t])|(?<=\bpsst[ \t])|(?<=\battention[ \t])|(?<=\bimportant[ \t]))"
 )
 
 THE_OUTPUT = r"(?:reply|replies|response|responses|answer|answers|summary|summaries|output|review)"

@@ -3,8 +3,12 @@
 
     .venv/bin/python tests/data/injection/generate.py /tmp/bc/bastioncorpus/corpus/injections.jsonl
 
+(or with no argument, to rebuild `own.jsonl` alone).
+
 Writes `bastion.jsonl` (bastioncorpus 0.6.0, MIT, channels mapped) and `own.jsonl` (the
-hand-written payloads and hard negatives in `own_rows.py`, with their obfuscated variants).
+hand-written payloads and hard negatives in `own_rows.py`, with their obfuscated variants,
+plus the untrusted content in `own_rows_documents*.py`, `own_rows_tools*.py` and
+`own_rows_indirect.py`).
 Deterministic: the same inputs give the same files.
 """
 
@@ -29,6 +33,11 @@ from own_rows import (  # noqa: E402 - a sibling file, found through the path se
     USER_NEG,
     USER_POS,
 )
+from own_rows_documents import DOCUMENT_NEG_MORE  # noqa: E402
+from own_rows_documents_2 import DOCUMENT_NEG_MORE_2  # noqa: E402
+from own_rows_indirect import DOCUMENT_POS_MORE, TOOL_POS_MORE  # noqa: E402
+from own_rows_tools import TOOL_NEG_MORE  # noqa: E402
+from own_rows_tools_2 import TOOL_NEG_MORE_2  # noqa: E402
 
 CHANNELS = {"user_input": "user", "tool_output": "tool", "memory": "document"}
 HOMOGLYPHS = str.maketrans({"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "i": "і", "x": "х"})
@@ -93,6 +102,17 @@ def rows() -> list[dict[str, object]]:
                     add(disguised, 1, channel, group, kind)
         for i, text in enumerate(negatives):
             add(text, 0, channel, f"own-{channel}-neg-{i:03d}")
+    # Realistic untrusted content, one template per row and no disguised variants: the
+    # indirect injections are already hidden in their surroundings, and the benign rows
+    # are what the false-positive budget of the tool and document channels is spent on.
+    for channel, label, tag, items in (
+        ("tool", 1, "ipos", TOOL_POS_MORE),
+        ("tool", 0, "xneg", TOOL_NEG_MORE + TOOL_NEG_MORE_2),
+        ("document", 1, "ipos", DOCUMENT_POS_MORE),
+        ("document", 0, "xneg", DOCUMENT_NEG_MORE + DOCUMENT_NEG_MORE_2),
+    ):
+        for i, (kind, text) in enumerate(items):
+            add(text, label, channel, f"own-{channel}-{tag}-{i:03d}", kind)
     for i, turns in enumerate(TURNS_POS):
         out.append(
             {
@@ -146,5 +166,7 @@ def write(path: Path, items: list[dict[str, object]]) -> None:
 
 
 if __name__ == "__main__":
-    write(HERE / "bastion.jsonl", bastion(Path(sys.argv[1])))
+    # Without the corpus path only `own.jsonl` is rebuilt (`bastion.jsonl` stays as it is).
+    if len(sys.argv) > 1:
+        write(HERE / "bastion.jsonl", bastion(Path(sys.argv[1])))
     write(HERE / "own.jsonl", rows())
