@@ -16,6 +16,7 @@ from gateway.api.admin_keys import admin_key_handlers
 from gateway.api.completions import completion_handlers
 from gateway.api.errors import render_error
 from gateway.api.health import health_handlers
+from gateway.api.mcp_endpoint import mcp_handler
 from gateway.api.models import model_handlers
 from gateway.api.usage import usage_handlers
 from gateway.config_watch import ConfigWatcher
@@ -48,6 +49,7 @@ def create_app(
     )
     # Built first so that shutdown can write out the access-log lines still queued.
     access_log = BackgroundWriter(sys.stderr.buffer, name="access-log")
+    mcp_route, mcp_endpoint = mcp_handler(lambda: container.tool_set.registry)
     app = Litestar(
         route_handlers=[
             *completion_handlers(
@@ -56,9 +58,15 @@ def create_app(
                 lambda: container.settings.defaults.deadline_seconds,
             ),
             *model_handlers(lambda: container.catalog, container.created),
-            *health_handlers(container.not_ready, container.metrics, container.breaker_states),
+            *health_handlers(
+                container.not_ready,
+                container.metrics,
+                container.breaker_states,
+                container.tool_set.status,
+            ),
             *admin_key_handlers(lambda: container.keys, lambda: container.settings.policies),
             *admin_cache_handlers(lambda: container.response_cache),
+            mcp_route,
             *usage_handlers(
                 lambda: container.quota,
                 container.ledger,
@@ -67,10 +75,16 @@ def create_app(
         ],
         on_startup=[
             container.start,
+            mcp_endpoint.start,
             *([watcher.start] if watcher else []),
             *([tune_gc] if server.gc_tuning else []),
         ],
-        on_shutdown=[*([watcher.aclose] if watcher else []), container.aclose, access_log.aclose],
+        on_shutdown=[
+            *([watcher.aclose] if watcher else []),
+            mcp_endpoint.aclose,
+            container.aclose,
+            access_log.aclose,
+        ],
         exception_handlers={Exception: render_error},
         openapi_config=None,
         logging_config=None,

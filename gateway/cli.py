@@ -76,6 +76,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check(path: str) -> int:
     try:
         settings = load_settings(path)
+        unset = {
+            variable: f"$.tools.mcp_servers.{name}.headers_env.{header}"
+            for name, spec in settings.tools.mcp_servers.items()
+            for header, variable in spec.headers_env.items()
+            if variable not in os.environ
+        }
+        if any(m.tools for m in settings.models):
+            from gateway.tool_wiring import check_tools
+
+            # An unset variable is a warning here, as `api_key_env` is: `serve` needs it.
+            check_tools(settings, {**os.environ, **dict.fromkeys(unset, "")})
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -85,6 +96,9 @@ def _check(path: str) -> int:
         if isinstance(spec, OpenAIBackendSpec)
         and spec.api_key_env
         and spec.api_key_env not in os.environ
+    ]
+    missing += [
+        f"{where}: `{variable}` is not set in this environment" for variable, where in unset.items()
     ]
     redis_env = settings.state.redis_url_env
     if redis_env and redis_env not in os.environ:

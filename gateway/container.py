@@ -33,6 +33,7 @@ from gateway.cache.store import AnswerStore, build_store
 from gateway.keys import KeyTable
 from gateway.model_files import ModelFileError
 from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.tool_metrics import ToolMetrics
 from gateway.pipeline.discovery import ModelDiscovery
 from gateway.pipeline.executor import Executor
 from gateway.pipeline.pipeline import Pipeline
@@ -55,6 +56,7 @@ from gateway.settings.schema import (
     OpenAIBackendSpec,
     Settings,
 )
+from gateway.tool_wiring import GatewayToolSet
 from middleware.background_writer import BackgroundWriter
 from policies.audit import AuditLog
 from routers.balance import TargetLoad
@@ -115,6 +117,7 @@ class Container:
         self.cache_metrics = CacheMetrics(self.metrics.registry)
         self._answer_store: tuple[object, AnswerStore] | None = None
         self._semantic: SemanticLayer | None = None
+        self.tool_set = GatewayToolSet(settings, self._env, ToolMetrics(self.metrics.registry))
         self.detectors = DetectorFactory(detector_builders())
         self.policy_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="content-policy")
         self._install(
@@ -171,6 +174,7 @@ class Container:
             admission=Admission(settings, self.quota, self.ledger),
             policies=policies,
             cache=self._response_cache(settings),
+            **self.tool_set.pipeline_args(settings),
         )
         self.detectors.sweep()  # what the previous file alone used is let go
         # New retries apply to new calls; breakers (by target key) carry over, except those
@@ -199,6 +203,7 @@ class Container:
             and (same_defaults or not isinstance(settings.backends[name], OpenAIBackendSpec))
         }
         policies = self._policy_book(settings)
+        fresh_tools = self.tool_set.prepare(settings)
         fresh = build_backends(settings, self._env, self.pool, keep=keep)
         started: list[Backend] = []
         try:
@@ -212,6 +217,7 @@ class Container:
             raise
         if settings.state != old_settings.state:
             self.quota = self._shared_quota(settings)
+        await self.tool_set.install(settings, fresh_tools)
         self._install(settings, fresh, policies)
         self.keys.replace_file_keys(settings.keys)
         if self.discovery.enabled:
@@ -307,6 +313,7 @@ class Container:
             await backend.start()
         if self.discovery.enabled:
             await self.discovery.refresh()
+        await self.tool_set.start()
         self._started = True
         log.info(
             "gateway ready",
@@ -338,6 +345,7 @@ class Container:
             await self.breaker_sync.aclose()
         for backend in self.backends.values():
             await backend.aclose()
+        await self.tool_set.aclose()
         await self.pool.aclose()
         await self.ledger.aclose()  # usage still pending is written before Redis closes
         if self.response_cache is not None:

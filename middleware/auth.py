@@ -1,8 +1,8 @@
 """API keys, checked before any body is read: `Authorization: Bearer <key>` (or `x-api-key`,
 as Anthropic-style clients send it) against the sha256 hashes in the policy file.
 
-With `auth.required`, every `/v1/*` request needs a valid, unexpired key (else 401
-`invalid_api_key`). `/metrics` and `/admin/*` need the admin key when one is configured,
+With `auth.required`, every `/v1/*` and `/mcp` request needs a valid, unexpired key (else
+401 `invalid_api_key`). `/metrics` and `/admin/*` need the admin key when one is configured,
 whether or not `/v1` needs keys; without one, `/admin/*` answers loopback clients only (an
 admin API open to the network by default would let anyone clear caches or mint keys).
 `/healthz` and `/readyz` stay open. The key's id, tenant, model allow-list and priority go on
@@ -60,7 +60,7 @@ class AuthMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        if path.startswith("/v1/"):
+        if path.startswith("/v1/") or path == "/mcp" or path.startswith("/mcp/"):
             if not self.required:
                 await self.app(scope, receive, send)
                 return

@@ -49,13 +49,14 @@ class McpApp:
 
     def __init__(
         self,
-        registry: ToolRegistry,
+        registry: ToolRegistry | Callable[[], ToolRegistry],
         context_factory: ContextFactory = tool_context_from_scope,
         *,
         name: str = "switchyard",
         stop_timeout: float = 5.0,
     ) -> None:
-        self._registry = registry
+        # A callable: the live registry, which a reload of the policy file may replace.
+        self._registry = registry if callable(registry) else (lambda: registry)
         self._context_factory = context_factory
         self._stop_timeout = stop_timeout
         self.server: Server[Any] = Server(
@@ -143,14 +144,14 @@ class McpApp:
                     description=entry.description,
                     input_schema=entry.parameters,
                 )
-                for entry in self._registry.all_available()
+                for entry in self._registry().all_available()
             ]
         )
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any], params: mcp_types.CallToolRequestParams
     ) -> mcp_types.CallToolResult:
-        result = await self._registry.call(
+        result = await self._registry().call(
             params.name, params.arguments or {}, self._context_factory(_scope_of(ctx))
         )
         return mcp_types.CallToolResult(
@@ -158,12 +159,13 @@ class McpApp:
         )
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
-        entry = self._registry.lookup(name)
+        entry = self._registry().lookup(name)
         return entry.parameters if entry is not None else None
 
 
 def mcp_asgi_app(
-    registry: ToolRegistry, context_factory: ContextFactory = tool_context_from_scope
+    registry: ToolRegistry | Callable[[], ToolRegistry],
+    context_factory: ContextFactory = tool_context_from_scope,
 ) -> McpApp:
     """The gateway's MCP endpoint; `await app.start()` before serving, `aclose()` after."""
     return McpApp(registry, context_factory)

@@ -1,5 +1,5 @@
 """`GET /healthz` (the process is alive), `GET /readyz` (config loaded, backends ready; each
-target's breaker state), `GET /metrics` (Prometheus)."""
+target's breaker state and each MCP server's), `GET /metrics` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ def health_handlers(
     not_ready: Callable[[], list[str]],
     metrics: GatewayMetrics,
     breakers: Callable[[], dict[str, str]] = dict,
+    tool_servers: Callable[[], dict[str, str]] = dict,
 ) -> list[HTTPRouteHandler]:
     @get("/healthz", sync_to_thread=False)
     def healthz() -> Response[bytes]:
@@ -29,8 +30,11 @@ def health_handlers(
         pending = not_ready()
         if pending:
             raise ServiceUnavailableError("not ready: " + "; ".join(pending))
-        # An open breaker is not "unready": other targets (and fallbacks) still serve.
-        body = _encoder.encode({"status": "ready", "breakers": breakers()})
+        # An open breaker is not "unready": other targets (and fallbacks) still serve; nor
+        # is an MCP server that is down (its tools are hidden until it is back).
+        body = _encoder.encode(
+            {"status": "ready", "breakers": breakers(), "mcp_servers": tool_servers()}
+        )
         return Response(body, media_type="application/json")
 
     @get("/metrics", sync_to_thread=False)

@@ -172,6 +172,7 @@ async def test_health_ready_and_metrics(http: httpx.AsyncClient) -> None:
     assert ready == {
         "status": "ready",
         "breakers": {"fake/echo": "closed"},
+        "mcp_servers": {},
     }
     await http.post(CHAT, json={"model": "fake/words-3", "messages": OK_MESSAGES})
     metrics = (await http.get("/metrics")).text
