@@ -72,9 +72,14 @@ class Admission:
         self._id_prefix = os.urandom(8).hex()
         self._ids = itertools.count()
         self._day = ("", 0.0)  # the UTC day and when it ends
+        self._month = ""
         # A key's scope, built once per key record (a key changed at run time is a new
         # record, so its new limits apply at once).
         self._key_scopes: dict[str, tuple[object, ScopeLimits | None]] = {}
+        # Each key's scopes by (key id, tenant, route), with the record they were built for.
+        self._scope_sets: dict[
+            tuple[str, str | None, str], tuple[object, tuple[ScopeLimits, ...]]
+        ] = {}
         # The one `Ask` of every request without limits on a given UTC day.
         self._free: Ask | None = None
 
@@ -103,10 +108,15 @@ class Admission:
             tokens=tokens + output,
             cost=_cost(price, tokens, output),
             day=day,
-            month=day[:7],
+            month=self._month,
             lease_seconds=LEASE_SECONDS,
         )
-        decision, store = await self._quota.admit(ask)
+        quota = self._quota
+        store: QuotaStore
+        if quota.shared is None:  # counted here: no await, no coroutine
+            decision, store = quota.local.admit_now(ask), quota.local
+        else:
+            decision, store = await quota.admit(ask)
         ctx.rate_limits = decision
         if isinstance(decision, Refused):
             raise refusal_error(decision, ask.tokens, now)
@@ -117,9 +127,28 @@ class Admission:
         if now >= ends:
             day = time.strftime("%Y-%m-%d", time.gmtime(now))
             self._day = (day, (now // 86_400 + 1) * 86_400)
+            self._month = day[:7]
         return day
 
     def _scopes(self, ctx: RequestContext) -> tuple[ScopeLimits, ...]:
+        """The scopes a request counts in, built once per (key record, tenant, route)."""
+        record = ctx.key
+        if record is None:
+            return self._unkeyed(ctx)
+        memo = self._scope_sets.get((record.id, ctx.tenant, ctx.route_id))
+        if memo is not None and memo[0] is record:
+            return memo[1]
+        scopes = self._build_scopes(ctx)
+        if len(self._scope_sets) >= _MAX_CACHED_KEYS:
+            self._scope_sets.clear()
+        self._scope_sets[(record.id, ctx.tenant, ctx.route_id)] = (record, scopes)
+        return scopes
+
+    def _unkeyed(self, ctx: RequestContext) -> tuple[ScopeLimits, ...]:
+        route = self._routes.get(ctx.route_id)
+        return () if route is None else (route,)
+
+    def _build_scopes(self, ctx: RequestContext) -> tuple[ScopeLimits, ...]:
         scopes: list[ScopeLimits] = []
         record = ctx.key
         if record is not None:
