@@ -91,4 +91,3 @@ def _check(registry: ToolRegistry, settings: Settings) -> None:
             problems.append(f"$.models[{i}].tools: {exc}")
     if problems:
         raise ConfigError("the tools", problems)
-
