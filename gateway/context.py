@@ -75,6 +75,8 @@ class RequestContext:
     # Tokens of every model call this request made, summed (see `add_usage`).
     usage: Usage | None = None
     client_disconnected: bool = False
+    # The response's status once it started (written by the request-id middleware).
+    status: int = 0
 
     def overhead_seconds(self) -> float:
         return max(0.0, time.perf_counter() - self.started - self.backend_seconds)

@@ -42,6 +42,15 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        ctx = scope.get(CONTEXT_SCOPE_KEY)
+        if isinstance(ctx, RequestContext):
+            # The request-id middleware (outside this one) notes the status as it goes out:
+            # no wrapper of our own around every message.
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self._record(scope, ctx.status, time.perf_counter() - started)
+            return
         status = [0]
 
         async def send_capturing(message: Any) -> None:

@@ -41,6 +41,7 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Any) -> None:
             if message["type"] == "http.response.start":
+                ctx.status = message["status"]
                 headers = list(message.get("headers", ()))
                 headers.append(id_header)
                 if overhead_header:

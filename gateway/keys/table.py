@@ -88,6 +88,16 @@ class KeyTable:
 
     # -- the request path ----------------------------------------------------------------
 
+    def known(self, sha256_hex: str) -> KeyRecord | None:
+        """A key this replica knows and that has not expired (no await); None means ask
+        `resolve` (another replica may have created it)."""
+        record = self._live.get(sha256_hex)
+        if record is None or (
+            record.expires is not None and utc(record.expires) <= datetime.now(UTC)
+        ):
+            return None
+        return record
+
     async def resolve(self, sha256_hex: str) -> KeyRecord | None:
         record = self._live.get(sha256_hex)
         if record is None:

@@ -53,8 +53,8 @@ def rate_limit_headers(decision: Admitted | Refused) -> list[tuple[bytes, bytes]
     headers: list[tuple[bytes, bytes]] = []
     for names, window in ((_REQUESTS, decision.requests), (_TOKENS, decision.tokens)):
         if window is not None:
-            headers.append((names[0], str(window.limit).encode()))
-            headers.append((names[1], str(window.remaining).encode()))
+            headers.append((names[0], b"%d" % window.limit))
+            headers.append((names[1], b"%d" % window.remaining))
             headers.append((names[2], duration(window.reset_seconds).encode()))
     return headers
 
