@@ -1,10 +1,11 @@
 """Where content detectors run, and what a failing one does.
 
 Detectors are synchronous and CPU-bound. Small texts are scanned inline (a thread hop costs
-more than the scan); large ones, and every presidio call, in a bounded thread pool so the
-event loop keeps serving. A detector that raises or overruns `timeout_seconds` follows
-`on_error`: `fail_closed` refuses the request with a 503, `fail_open` lets it through
-unchecked by that stage; both are logged and audited, never a 500.
+more than the scan); large ones, and every scan that goes through presidio's analyzer, in a
+bounded thread pool so the event loop keeps serving. A detector that raises or overruns
+`timeout_seconds` follows `on_error`: `fail_closed` refuses the request with a 503,
+`fail_open` lets it through unchecked by that stage; both are logged and audited, never a
+500.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ class DetectorRunner:
             if self._executor is None or (size < INLINE_CHARS and not offload):
                 return work()
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._executor, work)
-            return await asyncio.wait_for(future, self._timeout)
+            # `asyncio.timeout`, not `wait_for`: no task of its own per scan.
+            async with asyncio.timeout(self._timeout):
+                return await loop.run_in_executor(self._executor, work)
         except Exception as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
             log.warning(

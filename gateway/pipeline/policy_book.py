@@ -149,7 +149,10 @@ def _build(
     pii = policy.pii
     if pii is not None and pii.input != "off":
         detector = detectors.get("pii", pii_config(policy))
-        request.append(SpanStage(detector, pii.input, runner=runner, audit=audit, offload=True))
+        # Our own recognizers are cheap on a small prompt (a thread hop costs more than the
+        # scan); presidio's analyzer (NER, its other recognizers) goes to the pool.
+        offload = bool(getattr(detector, "delegates", True))
+        request.append(SpanStage(detector, pii.input, runner=runner, audit=audit, offload=offload))
     return Stages(tuple(request), tuple(response_stages(policy, detectors, audit)))
 
 

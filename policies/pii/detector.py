@@ -60,6 +60,12 @@ class PiiDetector:
         return self._engine
 
     @property
+    def delegates(self) -> bool:
+        """Whether some entities go through presidio's analyzer (tokenizing, NER): then a
+        scan is worth a thread even on a small text; our own scanners are not."""
+        return bool(self._delegated)
+
+    @property
     def unsupported(self) -> frozenset[str]:
         """Requested entities nothing can find here (NER without a spaCy model, unknown
         names): a config check warns about these."""
