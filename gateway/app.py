@@ -75,7 +75,6 @@ def create_app(
         ],
         on_startup=[
             container.start,
-            mcp_endpoint.start,
             *([watcher.start] if watcher else []),
             *([tune_gc] if server.gc_tuning else []),
         ],

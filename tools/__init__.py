@@ -8,13 +8,40 @@
 Tools never import backends: one that needs a model gets a callable from the composition root.
 """
 
-from tools.base import Outcome, Tool, ToolContext, ToolError, ToolResult, function_definition
-from tools.mcp_client import McpSource, SourceStatus, ToolUnavailableError
-from tools.mcp_server import McpApp, mcp_asgi_app, tool_context_from_scope
-from tools.mcp_transport import McpConfigError
-from tools.registry import ToolEntry, ToolRegistry, UnknownToolsError
-from tools.schema import SchemaError, args_schema
-from tools.sources import build_registry
+from importlib import import_module
+from typing import Any
+
+# Where each name lives: loaded on first use, so that `import tools.registry` does not load
+# the MCP SDK (~0.6 s, ~20 MB) for a policy file without MCP servers.
+_HOMES = {
+    "Outcome": "tools.base",
+    "Tool": "tools.base",
+    "ToolContext": "tools.base",
+    "ToolError": "tools.base",
+    "ToolResult": "tools.base",
+    "function_definition": "tools.base",
+    "McpSource": "tools.mcp_client",
+    "SourceStatus": "tools.mcp_client",
+    "ToolUnavailableError": "tools.mcp_client",
+    "McpApp": "tools.mcp_server",
+    "mcp_asgi_app": "tools.mcp_server",
+    "tool_context_from_scope": "tools.mcp_server",
+    "McpConfigError": "tools.mcp_transport",
+    "ToolEntry": "tools.registry",
+    "ToolRegistry": "tools.registry",
+    "UnknownToolsError": "tools.registry",
+    "SchemaError": "tools.schema",
+    "args_schema": "tools.schema",
+    "build_registry": "tools.sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'tools' has no attribute {name!r}")
+    return getattr(import_module(home), name)
+
 
 __all__ = [
     "McpApp",

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -27,10 +27,12 @@ from tools.base import (
     function_definition,
     render_result,
 )
-from tools.mcp_client import McpSource, SourceStatus
-from tools.mcp_listing import McpTool
 from tools.names import is_function_name, public_name, qualified_name
 from tools.schema import args_schema
+
+if TYPE_CHECKING:  # the MCP SDK loads only when a policy file names MCP servers
+    from tools.mcp_client import McpSource, SourceStatus
+    from tools.mcp_listing import McpTool
 
 logger = logging.getLogger(__name__)
 
