@@ -67,16 +67,7 @@ def load(split: str | None = None) -> list[Pair]:
 
 
 def embedder(threads: int = 1) -> OnnxMiniLM:
-    spec = OnnxEmbedderSpec()
-    return OnnxMiniLM.from_packages(
-        spec.model,
-        onnx_package=spec.onnx_package,
-        onnx_file=spec.onnx_file,
-        tokenizer_package=spec.tokenizer_package,
-        tokenizer_file=spec.tokenizer_file,
-        sha256=spec.onnx_sha256,
-        threads=threads,
-    )
+    return OnnxMiniLM.from_spec(OnnxEmbedderSpec(), threads=threads)
 
 
 def score(model: OnnxMiniLM, pairs: Sequence[Pair]) -> list[tuple[Pair, float, bool]]:

@@ -40,15 +40,7 @@ class OnnxEmbedderBackend:
 
     def preflight(self) -> None:
         self._tokens.check_installed()
-        self._embedder = OnnxMiniLM.from_packages(
-            self._spec.model,
-            onnx_package=self._spec.onnx_package,
-            onnx_file=self._spec.onnx_file,
-            tokenizer_package=self._spec.tokenizer_package,
-            tokenizer_file=self._spec.tokenizer_file,
-            sha256=self._spec.onnx_sha256,
-            threads=self._spec.threads,
-        )
+        self._embedder = OnnxMiniLM.from_spec(self._spec)
 
     async def start(self) -> None:
         if self._embedder is None:

@@ -26,15 +26,7 @@ def embedder_spec(settings: Settings) -> OnnxEmbedderSpec | None:
 
 
 def build_semantic_layer(spec: OnnxEmbedderSpec, settings: Settings) -> SemanticLayer:
-    embedder = OnnxMiniLM.from_packages(
-        spec.model,
-        onnx_package=spec.onnx_package,
-        onnx_file=spec.onnx_file,
-        tokenizer_package=spec.tokenizer_package,
-        tokenizer_file=spec.tokenizer_file,
-        sha256=spec.onnx_sha256,
-        threads=spec.threads,
-    )
+    embedder = OnnxMiniLM.from_spec(spec)
     index = SemanticIndex(
         threaded(embedder),
         dimensions=embedder.dimensions,

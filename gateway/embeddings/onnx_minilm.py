@@ -12,11 +12,14 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gateway.model_files import ModelFile, check, package_dir
+
+if TYPE_CHECKING:
+    from gateway.settings.schema import OnnxEmbedderSpec
 
 MAX_TOKENS = 256  # MiniLM was trained on 256-token windows
 DIMENSIONS = 384
@@ -55,6 +58,19 @@ class OnnxMiniLM:
         self._tokenizer.enable_truncation(MAX_TOKENS)
         # onnxruntime sessions are thread-safe, tokenizers' encoders are not documented so.
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_spec(cls, spec: OnnxEmbedderSpec, threads: int | None = None) -> OnnxMiniLM:
+        """The model an `onnx_embedder` backend spec names (files from installed packages)."""
+        return cls.from_packages(
+            spec.model,
+            onnx_package=spec.onnx_package,
+            onnx_file=spec.onnx_file,
+            tokenizer_package=spec.tokenizer_package,
+            tokenizer_file=spec.tokenizer_file,
+            sha256=spec.onnx_sha256,
+            threads=spec.threads if threads is None else threads,
+        )
 
     @classmethod
     def from_packages(

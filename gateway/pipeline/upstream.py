@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Mapping
 
-from gateway.backends.base import BackendCall, Endpoint, Needs
+from gateway.backends.base import BackendCall, Needs
 from gateway.cache.entry import (
     CachedAnswer,
     StreamAssembler,
@@ -46,18 +46,15 @@ class Upstream:
     async def reply(
         self, parsed: ParsedRequest, decision: RouteDecision, ctx: RequestContext
     ) -> RawFields:
-        endpoint, request, fields, kind = _parts(parsed)
-        cache = self._cache
-        plan = cache.plan(request, fields, ctx) if cache is not None else _uncached(kind, ctx)
-        if plan is None:
-            return await self._call(endpoint, request, fields, decision, ctx)
-        assert cache is not None
+        cache, plan = self._cache, self._plan(parsed, ctx)
+        if cache is None or plan is None:
+            return await self._call(parsed, decision, ctx)
         answer = await cache.lookup(plan, ctx)
         if answer is not None:
             return cache.reply(answer, plan.entry)
 
         async def call() -> RawFields:
-            return await self._call(endpoint, request, fields, decision, ctx)
+            return await self._call(parsed, decision, ctx)
 
         if plan.coalesce_key is not None:
             got = await cache.coalescer.reply(plan.coalesce_key, ctx, call)
@@ -66,26 +63,23 @@ class Upstream:
                 return got
         else:
             got = await call()
-        cache.store_later(plan, from_reply(got, kind))
+        cache.store_later(plan, from_reply(got, parsed.kind))
         return got
 
     async def stream(
         self, parsed: ParsedRequest, decision: RouteDecision, ctx: RequestContext
     ) -> OpenedStream:
-        endpoint, request, fields, kind = _parts(parsed)
-        cache = self._cache
-        plan = cache.plan(request, fields, ctx) if cache is not None else _uncached(kind, ctx)
-        if plan is None:
-            return await self._open(endpoint, request, fields, decision, ctx)
-        assert cache is not None
+        cache, plan = self._cache, self._plan(parsed, ctx)
+        if cache is None or plan is None:
+            return await self._open(parsed, decision, ctx)
         answer = await cache.lookup(plan, ctx)
         if answer is not None:
             return _replay(answer, decision.targets[0])
 
         async def open_stream() -> OpenedStream:
-            opened = await self._open(endpoint, request, fields, decision, ctx)
+            opened = await self._open(parsed, decision, ctx)
             if plan.store:
-                _tap(opened, kind, lambda found: cache.store_later(plan, found))
+                _tap(opened, parsed.kind, lambda found: cache.store_later(plan, found))
             return opened
 
         if plan.coalesce_key is None:
@@ -95,20 +89,23 @@ class Upstream:
             cache.shared(plan)
         return opened
 
+    def _plan(self, parsed: ParsedRequest, ctx: RequestContext) -> CachePlan | None:
+        if self._cache is None:
+            # No plan: every completion still says it did not come from the cache.
+            if parsed.kind != "embeddings":
+                ctx.cache_status = "bypass"
+            return None
+        return self._cache.plan(parsed.request, parsed.fields, ctx)
+
     async def _call(
-        self,
-        endpoint: Endpoint,
-        request: AnyRequest,
-        fields: RawFields,
-        decision: RouteDecision,
-        ctx: RequestContext,
+        self, parsed: ParsedRequest, decision: RouteDecision, ctx: RequestContext
     ) -> RawFields:
         limit = self._route_limits.get(ctx.route_id)
         if limit is not None:
             await limit.acquire(ctx.priority)
         try:
             got, _target = await self._executor.complete(
-                decision, _call_factory(endpoint, request, fields, ctx), Needs.of(endpoint, request)
+                decision, _call_factory(parsed, ctx), Needs.of(parsed.endpoint, parsed.request)
             )
         finally:
             if limit is not None:
@@ -116,19 +113,14 @@ class Upstream:
         return got
 
     async def _open(
-        self,
-        endpoint: Endpoint,
-        request: AnyRequest,
-        fields: RawFields,
-        decision: RouteDecision,
-        ctx: RequestContext,
+        self, parsed: ParsedRequest, decision: RouteDecision, ctx: RequestContext
     ) -> OpenedStream:
         limit = self._route_limits.get(ctx.route_id)
         if limit is not None:
             await limit.acquire(ctx.priority)
         try:
             opened = await self._executor.open_stream(
-                decision, _call_factory(endpoint, request, fields, ctx), Needs.of(endpoint, request)
+                decision, _call_factory(parsed, ctx), Needs.of(parsed.endpoint, parsed.request)
             )
         except BaseException:
             if limit is not None:
@@ -139,20 +131,8 @@ class Upstream:
         return opened
 
 
-def _uncached(kind: Kind, ctx: RequestContext) -> CachePlan | None:
-    """No plan: every completion still says it did not come from the cache."""
-    if kind != "embeddings":
-        ctx.cache_status = "bypass"
-    return None
-
-
-def _parts(parsed: ParsedRequest) -> tuple[Endpoint, AnyRequest, RawFields, Kind]:
-    return parsed.endpoint, parsed.request, parsed.fields, parsed.kind
-
-
-def _call_factory(
-    endpoint: Endpoint, request: AnyRequest, fields: RawFields, ctx: RequestContext
-) -> Callable[[Target], BackendCall]:
+def _call_factory(parsed: ParsedRequest, ctx: RequestContext) -> Callable[[Target], BackendCall]:
+    endpoint, request, fields = parsed.endpoint, parsed.request, parsed.fields
     wants_usage = request.wants_usage_chunk
 
     def make_call(target: Target) -> BackendCall:

@@ -357,15 +357,7 @@ def test_a_given_path_is_kept_and_reopened(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def minilm() -> Iterator[OnnxMiniLM]:
-    spec = OnnxEmbedderSpec()
-    yield OnnxMiniLM.from_packages(
-        spec.model,
-        onnx_package=spec.onnx_package,
-        onnx_file=spec.onnx_file,
-        tokenizer_package=spec.tokenizer_package,
-        tokenizer_file=spec.tokenizer_file,
-        sha256=spec.onnx_sha256,
-    )
+    yield OnnxMiniLM.from_spec(OnnxEmbedderSpec())
 
 
 def test_the_real_embedder_hits_a_paraphrase_and_not_a_near_miss(minilm: OnnxMiniLM) -> None:
