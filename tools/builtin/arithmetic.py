@@ -87,20 +87,27 @@ FUNCTIONS: dict[str, Function] = {
 CONSTANTS: dict[str, Any] = {"pi": sympy.pi, "e": sympy.E, "E": sympy.E, "tau": 2 * sympy.pi}
 
 
-def evaluate(expression: str) -> Any:
-    """The exact SymPy value of `expression`; `ExpressionError` for anything refused."""
-    if len(expression) > MAX_EXPRESSION_CHARS:
-        raise ExpressionError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
+def parse_tree(text: str, max_chars: int, max_nodes: int) -> ast.expr:
+    """The syntax tree of an untrusted expression, within size bounds (parsed, never run);
+    `ExpressionError` for anything refused. Shared by the calculator and the verify tool."""
+    if len(text) > max_chars:
+        raise ExpressionError(f"expression longer than {max_chars} characters")
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
+        tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"not a valid expression: {exc.msg}") from None
     except (ValueError, RecursionError, MemoryError):
         raise ExpressionError("not a valid expression") from None
-    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
-        raise ExpressionError(f"expression has more than {MAX_NODES} parts")
+    if sum(1 for _ in ast.walk(tree)) > max_nodes:
+        raise ExpressionError(f"expression has more than {max_nodes} parts")
+    return tree.body
+
+
+def evaluate(expression: str) -> Any:
+    """The exact SymPy value of `expression`; `ExpressionError` for anything refused."""
+    body = parse_tree(expression, MAX_EXPRESSION_CHARS, MAX_NODES)
     try:
-        value = _Builder(expression.strip()).build(tree.body, 0)
+        value = _Builder(expression.strip()).build(body, 0)
     except ZeroDivisionError:
         raise ExpressionError("division by zero") from None
     if value.has(sympy.zoo) or value.has(sympy.oo) or value.has(-sympy.oo):

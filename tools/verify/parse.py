@@ -23,7 +23,7 @@ from typing import Any
 
 import sympy
 
-from tools.builtin.arithmetic import ExpressionError
+from tools.builtin.arithmetic import ExpressionError, parse_tree
 
 __all__ = [
     "Constraint",
@@ -154,17 +154,7 @@ def parse_number(value: object, what: str) -> Any:
 def _tree(text: object) -> ast.expr:
     if not isinstance(text, str):
         raise ExpressionError(f"expected a string, got {type(text).__name__}")
-    if len(text) > MAX_EXPRESSION_CHARS:
-        raise ExpressionError(f"expression longer than {MAX_EXPRESSION_CHARS} characters")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ExpressionError(f"not a valid expression: {exc.msg}") from None
-    except (ValueError, RecursionError, MemoryError):
-        raise ExpressionError("not a valid expression") from None
-    if sum(1 for _ in ast.walk(tree)) > MAX_NODES:
-        raise ExpressionError(f"expression has more than {MAX_NODES} parts")
-    return tree.body
+    return parse_tree(text, MAX_EXPRESSION_CHARS, MAX_NODES)
 
 
 class _Builder:
