@@ -119,13 +119,12 @@ class ToolLoop:
             choices = _list.decode(fields.get("choices") or b"[]")
             message = (choices[0].get("message") or {}) if len(choices) == 1 else {}
             calls = message.get("tool_calls") or []
-            ours = [c for c in calls if _name(c) in names]
+            ours, theirs = _split(calls, names)
             if not ours:
                 return _with_usage(fields, total, usage)
             if _round == self._settings.max_rounds:
                 break
             results = await self._run(ours, ctx, deadline)
-            theirs = [c for c in calls if _name(c) not in names]
             if theirs:
                 # The client gets its own calls only; the gateway's ran for nothing it sees.
                 message["tool_calls"] = theirs
@@ -185,7 +184,7 @@ class ToolLoop:
                 message = answer.choices[0].get("message", {}) if answer else {}
                 add_usage(total, answer.usage if answer else None)
                 calls = message.get("tool_calls") or []
-                ours = [c for c in calls if _name(c) in names]
+                ours, theirs = _split(calls, names)
                 if not ours or answer is None:
                     for chunk in held:  # no text and no gateway call: pass it on as it came
                         yield _counted(chunk, total, add=False)
@@ -193,7 +192,6 @@ class ToolLoop:
                 if _round == self._settings.max_rounds:
                     break
                 results = await self._run(ours, ctx, deadline)
-                theirs = [c for c in calls if _name(c) not in names]
                 if theirs:
                     for chunk in _client_calls(answer, message, theirs, total):
                         yield chunk
@@ -235,6 +233,14 @@ class ToolLoop:
                 return await call
         except TimeoutError:
             raise _limit("the tool loop's deadline passed") from None
+
+
+def _split(
+    calls: Sequence[dict[str, Any]], names: set[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A turn's calls: the gateway's (`names`) and the client's."""
+    ours = [c for c in calls if _name(c) in names]
+    return ours, [c for c in calls if _name(c) not in names]
 
 
 def _name(call: dict[str, Any]) -> str | None:
