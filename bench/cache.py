@@ -24,10 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
-import os
-import platform
 import signal
 import tempfile
 import time
@@ -40,7 +37,8 @@ from _cache_targets import CACHE_TARGETS, install, prime_and_check, start_childr
 from _load import Samples, closed_loop, make_session, open_loop, percentile, warm_up
 from _procs import Child, group_cpu_seconds, group_rss_mb, self_cpu_seconds
 from _profile import print_summary
-from _report import SATURATED, _table, summarise_latency, summarise_throughput
+from _report import _table, summarise_latency, summarise_throughput
+from _run_report import loadavg, print_goals, print_throughput, run_meta, write_results
 from _targets import BENCH, Target
 from overhead import _raise_interrupt, git_info, log, profile_gateway, rotated
 
@@ -290,18 +288,7 @@ def print_report(r: dict[str, Any]) -> None:
     tput, conc = r["throughput"], args["concurrency"]
     secs = args["throughput_seconds"] * scale
     print(f"\n-- max throughput, closed loop c={conc} ({rounds} rounds x {secs:g} s per target)")
-    rows = []
-    for name, s in tput.items():
-        per_round = "/".join(str(v) for v in s["rps_per_round"])
-        rows.append([name, *(s.get(k) for k, _ in _TPUT), per_round])
-        if s["errors"]:
-            warnings.append(f"{name} throughput: {s['errors']} errors {s['error_examples']}")
-        if s["generator_cpu_util"] > SATURATED:
-            warnings.append(
-                f"load generator saturated a core during {name}'s throughput phase "
-                f"({s['generator_cpu_util']:.2f}): that figure is a generator limit"
-            )
-    _table(["target", *(h for _, h in _TPUT), "req/s per round"], rows)
+    print_throughput(tput, _TPUT, warnings)
     print("  (cpu = the target's own process; `up ms/req` ~0 on a cache target: no upstream call)")
     for name in CACHE_TARGETS:
         pairs = zip(
@@ -317,21 +304,8 @@ def print_report(r: dict[str, Any]) -> None:
             if non_hits:
                 warnings.append(f"{name} {phase}: {non_hits} responses were not hits")
     print("\n-- RSS after the run (MB): " + ", ".join(f"{k} {v}" for k, v in r["rss_mb"].items()))
-    print("\n-- goals (issue 12: exact cache hits)")
-    rows = []
-    for g in r["goals"]:
-        result = ("PASS" if g["pass"] else "MISS") + (" (info)" if "info" in g else "")
-        rows.append([g["goal"], g["target"], g["value"], result])
-    _table(["goal", "target", "measured", "result"], rows)
-    if warnings:
-        print("\n-- warnings")
-        for w in warnings:
-            print(f"  ! {w}")
+    print_goals("issue 12: exact cache hits", r["goals"], warnings)
     r["warnings"] = warnings
-
-
-def _loadavg() -> str:
-    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -340,13 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     install()
     started = time.time()
     meta = {
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        **git_info(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": len(os.sched_getaffinity(0)),
-        "loadavg": _loadavg(),
-        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        **run_meta(args, started, git_info()),
         "goals": GOALS,
     }
     with tempfile.TemporaryDirectory(prefix="gateway-bench-cache-") as tmp:
@@ -368,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "meta": meta,
         **results,
-        "loadavg_end": _loadavg(),
+        "loadavg_end": loadavg(),
         "elapsed_seconds": round(time.time() - started, 1),
     }
     print_report(results)
@@ -376,11 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         if "error" not in profile:
             print(f"\n=== profile: {name} (hits: {profile['cache_statuses']})")
             print_summary(profile)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
-    out = args.out_dir / f"cache-{stamp}.json"
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"\nJSON: {out}")
+    write_results(args.out_dir, "cache", started, results)
     return 0
 
 
