@@ -19,6 +19,7 @@ from gateway.api.health import health_handlers
 from gateway.api.mcp_endpoint import mcp_handler
 from gateway.api.models import model_handlers
 from gateway.api.usage import usage_handlers
+from gateway.api.verify_endpoint import verify_handlers
 from gateway.config_watch import ConfigWatcher
 from gateway.container import Container
 from gateway.keys import KeyTable
@@ -67,6 +68,7 @@ def create_app(
             *admin_key_handlers(lambda: container.keys, lambda: container.settings.policies),
             *admin_cache_handlers(lambda: container.response_cache),
             mcp_route,
+            *verify_handlers(lambda: container.tool_set.verify),
             *usage_handlers(
                 lambda: container.quota,
                 container.ledger,

@@ -1,4 +1,4 @@
-"""`gateway serve | check | schema | --version`."""
+"""`gateway serve | check | schema | keys | verify | --version`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from gateway.cli_keys import add_keys_parser, run_keys
+from gateway.cli_verify import add_verify_parser, run_verify
 from gateway.settings.checks import policy_warnings
 from gateway.settings.defaults import upstream_document
 from gateway.settings.loader import ConfigError, load_settings, parse_settings
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file")
     commands.add_parser("schema", help="print the policy file's JSON Schema")
     add_keys_parser(commands)
+    add_verify_parser(commands)
     return parser
 
 
@@ -70,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _check(args.file)
     if args.command == "keys":
         return run_keys(args)
+    if args.command == "verify":
+        return run_verify(args)
     return _serve(args)
 
 

@@ -1,6 +1,7 @@
 """The gateway's tools in the composition root: the registry of a policy file's built-ins
 and MCP servers, checked against what routes name, started and stopped with the gateway,
 and rebuilt when a reload changes `tools:` (a new server set starts before the old stops).
+The `verify` tool's worker pool (`VerifyService`) lives here too, across reloads.
 """
 
 from __future__ import annotations
@@ -9,12 +10,18 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from gateway.observability.tool_metrics import ToolMetrics
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import Settings
+from gateway.settings.tool_types import Tools, VerifySettings
 from gateway.tool_adapter import RegistryTools
+from gateway.verify_service import VerifyService
+from tools.base import Tool
 from tools.registry import ToolRegistry, UnknownToolsError
 from tools.sources import build_registry
+from tools.verify.tool import VerifyTool
 
 log = logging.getLogger("gateway.tools")
 _READY_TIMEOUT = 10.0
@@ -24,8 +31,9 @@ class GatewayToolSet:
     def __init__(self, settings: Settings, env: Mapping[str, str], metrics: ToolMetrics) -> None:
         self._env = env
         self._metrics = metrics
-        self._spec = settings.tools
-        self.registry = _registry(settings, env)
+        self._spec = _registry_spec(settings.tools)
+        self.verify = VerifyService(settings)
+        self.registry = _registry(settings, env, self.verify)
         self._started = False
 
     def pipeline_args(self, settings: Settings) -> dict[str, Any]:
@@ -43,25 +51,29 @@ class GatewayToolSet:
     def prepare(self, settings: Settings) -> ToolRegistry | None:
         """For a reload: the new file's registry when `tools:` changed (not yet started),
         checked against its routes; None when the running one stays."""
-        if settings.tools == self._spec:
+        if _registry_spec(settings.tools) == self._spec:
             _check(self.registry, settings)
             return None
-        return _registry(settings, self._env)
+        return _registry(settings, self._env, self.verify)
 
     async def install(self, settings: Settings, fresh: ToolRegistry | None) -> None:
+        self.verify.reconfigure(settings)
         if fresh is None:
             return
         if self._started:
             await fresh.start(ready_timeout=_READY_TIMEOUT)
-        old, self.registry, self._spec = self.registry, fresh, settings.tools
+        old, self.registry = self.registry, fresh
+        self._spec = _registry_spec(settings.tools)
         await old.aclose()
 
     async def start(self) -> None:
         await self.registry.start(ready_timeout=_READY_TIMEOUT)
+        self.verify.start()
         self._started = True
 
     async def aclose(self) -> None:
         await self.registry.aclose()
+        await self.verify.aclose()
 
     def status(self) -> dict[str, str]:
         return dict(self.registry.status())
@@ -70,16 +82,22 @@ class GatewayToolSet:
 def check_tools(settings: Settings, env: Mapping[str, str]) -> None:
     """Raise `ConfigError` for tools routes name that no built-in or server provides (or
     a server entry that cannot be used); nothing is started."""
-    _registry(settings, env)
+    _registry(settings, env, VerifyService(settings))  # starts no worker
 
 
-def _registry(settings: Settings, env: Mapping[str, str]) -> ToolRegistry:
+def _registry(settings: Settings, env: Mapping[str, str], verify: VerifyService) -> ToolRegistry:
+    extra: list[Tool] = [VerifyTool(verify)]
     try:
-        registry = build_registry(settings.tools, env)
+        registry = build_registry(settings.tools, env, extra)
     except ValueError as exc:  # a server entry that cannot be used (a missing variable)
         raise ConfigError("the tools", [f"$.tools.mcp_servers: {exc}"]) from None
     _check(registry, settings)
     return registry
+
+
+def _registry_spec(tools: Tools) -> Tools:
+    """What the registry is built from: `tools:` less `verify` (the pool's own business)."""
+    return msgspec.structs.replace(tools, verify=VerifySettings())
 
 
 def _check(registry: ToolRegistry, settings: Settings) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -20,6 +21,7 @@ _DECODERS: dict[Endpoint, msgspec.json.Decoder[Any]] = {
     "completions": msgspec.json.Decoder(CompletionRequest),
     "embeddings": msgspec.json.Decoder(EmbeddingRequest),
 }
+T = TypeVar("T")
 _PATH_RE = re.compile(r"^(?P<msg>.*) - at `\$\.?(?P<path>[^`]*)`$", re.DOTALL)
 _JSON_TYPES = (b"application/json", b"text/json")
 
@@ -52,9 +54,14 @@ def decode_request(endpoint: Endpoint, body: bytes) -> ParsedRequest:
             raise InvalidRequestError(
                 f"The request body is not valid UTF-8 (byte {exc.start}).", code="invalid_json"
             ) from None
+    fields = decode_json(body, decode_fields)
+    return ParsedRequest(endpoint, decode_json(body, _DECODERS[endpoint].decode), fields)
+
+
+def decode_json(body: bytes, decode: Callable[[bytes], T]) -> T:
+    """`decode(body)`; a 400 that names the parameter when the JSON does not fit."""
     try:
-        fields = decode_fields(body)
-        request = _DECODERS[endpoint].decode(body)
+        return decode(body)
     except msgspec.ValidationError as exc:
         message, param = _describe(str(exc))
         raise InvalidRequestError(message, param=param, code="invalid_value") from None
@@ -63,12 +70,15 @@ def decode_request(endpoint: Endpoint, body: bytes) -> ParsedRequest:
             "The JSON body is nested too deeply.", code="invalid_json"
         ) from None
     except msgspec.DecodeError as exc:
-        raise InvalidRequestError(
-            f"We could not parse the JSON body of your request ({exc}). "
-            "The body must be a JSON object encoded as UTF-8.",
-            code="invalid_json",
-        ) from None
-    return ParsedRequest(endpoint, request, fields)
+        raise _malformed(exc) from None
+
+
+def _malformed(exc: msgspec.DecodeError) -> InvalidRequestError:
+    return InvalidRequestError(
+        f"We could not parse the JSON body of your request ({exc}). "
+        "The body must be a JSON object encoded as UTF-8.",
+        code="invalid_json",
+    )
 
 
 def _describe(error: str) -> tuple[str, str | None]:

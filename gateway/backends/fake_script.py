@@ -12,6 +12,8 @@ A model name is `+`-joined directives, optionally after a `prefix/` and before a
     agent             uses its tools: one call per turn until each was called, then answers
                       with their results (`gateway.backends.fake_agent`); `+badargs`: a
                       first call with `{}`, corrected after the error comes back
+    prover            proposes barrier certificates to the `verify` tool until one is valid
+                      (`gateway.backends.fake_prover`)
     split-SEED        the streamed text cut into random pieces of 1 to 4 characters
                       (from `random.Random(SEED)`; for some seeds one character each)
     die-mid-stream    two chunks, then the connection drops
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 import msgspec
 
 from gateway.backends.fake_agent import agent_turn
+from gateway.backends.fake_prover import prover_turn
 from gateway.protocol.chat import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -88,6 +91,7 @@ class Script:
     flaky: int = 0
     tool_calls: int = 0
     agent: bool = False
+    prover: bool = False
     badargs: bool = False
     split: int | None = None  # the seed of `split-SEED`
     die_mid_stream: bool = False
@@ -126,7 +130,7 @@ def parse_script(model: str) -> Script:
                 values["split"] = number
         elif directive in _FLAGS:
             values[directive.replace("-", "_")] = True
-        elif directive in ("agent", "badargs"):
+        elif directive in ("agent", "badargs", "prover"):
             values[directive] = True
         elif directive == "tool-call":
             values["tool_calls"] = 1
@@ -216,8 +220,8 @@ def _usage(request: ChatCompletionRequest | CompletionRequest, completion_tokens
 
 def _agent_calls(request: ChatCompletionRequest, script: Script) -> list[tuple[str, str]] | None:
     """This turn's (name, arguments) calls, or None when this turn answers in text."""
-    if script.agent:
-        turn = agent_turn(request, script.badargs)
+    turn = _scripted_turn(request, script)
+    if turn is not None:
         return turn if isinstance(turn, list) else None
     if script.tool_calls:
         names = _tool_names(request, script.tool_calls)
@@ -226,11 +230,19 @@ def _agent_calls(request: ChatCompletionRequest, script: Script) -> list[tuple[s
 
 
 def _agent_text(request: ChatCompletionRequest, script: Script) -> str:
+    turn = _scripted_turn(request, script)
+    return turn if isinstance(turn, str) else reply_text(request, script)
+
+
+def _scripted_turn(
+    request: ChatCompletionRequest, script: Script
+) -> list[tuple[str, str]] | str | None:
+    """The `agent` or `prover` turn: calls or an answer; None for other scripts."""
+    if script.prover:
+        return prover_turn(request)
     if script.agent:
-        turn = agent_turn(request, script.badargs)
-        if isinstance(turn, str):
-            return turn
-    return reply_text(request, script)
+        return agent_turn(request, script.badargs)
+    return None
 
 
 def chat_completion(request: ChatCompletionRequest, script: Script) -> ChatCompletion:

@@ -44,6 +44,12 @@ def cross_check(settings: Settings) -> list[str]:
             problems.append(
                 f"$.tools.mcp_servers.{name}: set exactly one of `command` (stdio) or `url`"
             )
+    verify = settings.tools.verify
+    if verify.timeout_seconds > verify.max_timeout_seconds:
+        problems.append(
+            f"$.tools.verify.timeout_seconds: {verify.timeout_seconds:g} is above "
+            f"`max_timeout_seconds` ({verify.max_timeout_seconds:g})"
+        )
     embedder = settings.cache.embedder
     if embedder is not None and not any(
         isinstance(b, OnnxEmbedderSpec) and b.model == embedder for b in settings.backends.values()

@@ -29,6 +29,20 @@ class McpServer(Config, frozen=True):
     headers_env: dict[Annotated[str, Meta(min_length=1)], EnvVarName] = field(default_factory=dict)
 
 
+class VerifySettings(Config, frozen=True):
+    """The `verify` tool (sound SymPy/z3 checks): a small pool of worker processes, each
+    check killed at its timeout; also served as `POST /v1/tools/verify`."""
+
+    # `POST /v1/tools/verify` (the built-in tool itself is offered where routes name it).
+    endpoint: bool = True
+    # A check's time when the call names none; a call may ask for up to `max_timeout_seconds`.
+    timeout_seconds: Annotated[float, Meta(gt=0, le=600)] = 10.0
+    max_timeout_seconds: Annotated[float, Meta(gt=0, le=600)] = 60.0
+    # Checks run at once (one worker process each, started on first use) and each one's cap.
+    workers: Annotated[int, Meta(ge=1, le=64)] = 2
+    memory_mb: Annotated[int, Meta(ge=256, le=65_536)] = 2048
+
+
 class Tools(Config, frozen=True):
     # Model -> tools -> model rounds per request, and the whole loop's time.
     max_rounds: Annotated[int, Meta(ge=1, le=64)] = 6
@@ -37,3 +51,4 @@ class Tools(Config, frozen=True):
     timeout_seconds: Annotated[float, Meta(gt=0, le=600)] = 30.0
     max_result_chars: Annotated[int, Meta(ge=256, le=1_000_000)] = 16_000
     mcp_servers: dict[ServerName, McpServer] = field(default_factory=dict)
+    verify: VerifySettings = field(default_factory=VerifySettings)

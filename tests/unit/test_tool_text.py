@@ -31,6 +31,8 @@ PARIS = TextToolCall("get_weather", {"city": "Paris", "days": 2})
         '{"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\", \\"days\\": 2}"}',
         '{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}',
         'Sure! {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}',
+        # Stopped one brace short after complete arguments (Qwen2.5-Coder-0.5B does).
+        '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}',
     ],
 )
 def test_shapes_that_are_calls(text: str) -> None:
@@ -47,7 +49,8 @@ def test_a_list_is_parallel_calls() -> None:
     [
         "The weather in Paris is sunny.",
         '{"name": "get_wether", "arguments": {"city": "Paris"}}',  # wrong tool name
-        '{"name": "get_weather", "arguments": {"city": "Paris"',  # broken JSON
+        '{"name": "get_weather", "arguments": {"city": "Paris"',  # arguments cut off
+        '{"name": "get_weather", "arguments": {"city": "Par',  # ends inside a string
         '{"name": "get_weather", "arguments": {"days": 2}}',  # missing required
         '{"name": "get_weather", "arguments": {"city": 7}}',  # wrong type
         '{"name": "get_weather", "arguments": {"city": "Paris", "days": true}}',  # bool != int

@@ -84,7 +84,11 @@ class _Worker:
         child.close()
 
     def wait_ready(self) -> None:
-        if not self.conn.poll(STARTUP_TIMEOUT) or self.conn.recv() != "ready":
+        try:
+            ready = self.conn.poll(STARTUP_TIMEOUT) and self.conn.recv() == "ready"
+        except (EOFError, OSError):  # it died while starting (see its stderr)
+            ready = False
+        if not ready:
             self.kill()
             raise RuntimeError("verify worker did not start")
 
@@ -166,6 +170,14 @@ class Verifier:
                 )
             self._idle.append(worker)
             return result
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109 - bounds the wait, then closes
+        """Let the calls in flight finish (for at most `timeout` seconds), then close."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                for _ in range(self._size):
+                    await self._slots.acquire()
+        await self.aclose()
 
     async def aclose(self) -> None:
         self._closed = True

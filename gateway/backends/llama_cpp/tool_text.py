@@ -28,6 +28,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "array": (list,),
     "null": (type(None),),
 }
+# Only the wrapper may be left open: arguments cut off mid-object are not a call.
+_MAX_UNCLOSED = 1
 # Text that may open a tool call: worth holding back while streaming.
 CALL_OPENERS = ("{", "[", "`", "<tool_call>")
 
@@ -69,12 +71,40 @@ def _candidates(text: str) -> list[str]:
 
 def _load(candidate: str) -> Any:
     candidate = candidate.strip()
-    for attempt in (candidate, candidate.replace("{{", "{").replace("}}", "}")):
+    undoubled = candidate.replace("{{", "{").replace("}}", "}")
+    for attempt in (candidate, undoubled, _closed(candidate)):
+        if attempt is None:
+            continue
         try:
             return json.loads(attempt)
         except ValueError:
             continue
     return None
+
+
+def _closed(candidate: str) -> str | None:
+    """`candidate` with the bracket a model left open at its end closed (small models
+    often stop one `}` short after a call's complete arguments); None when none is
+    missing, it ends inside a string, or more than `_MAX_UNCLOSED` are."""
+    expected: list[str] = []
+    in_string = escaped = False
+    for char in candidate:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            expected.append("}" if char == "{" else "]")
+        elif char in "}]" and (not expected or expected.pop() != char):
+            return None
+    if in_string or not expected or len(expected) > _MAX_UNCLOSED:
+        return None
+    return candidate + "".join(reversed(expected))
 
 
 def _call(item: Any, by_name: dict[str, FunctionDefinition]) -> TextToolCall | None:

@@ -1,0 +1,78 @@
+"""The `verify` tool's arguments and its place on the registry: one schema for every check
+kind, the spec passed on without defaults, a call's timeout apart, bad arguments refused."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import jsonschema
+
+from tools.base import ToolContext
+from tools.registry import ToolRegistry
+from tools.schema import args_schema
+from tools.verify.tool import VerifyArgs, VerifyTool
+
+BARRIER = {
+    "check": "barrier",
+    "variables": ["x", "y"],
+    "dynamics": ["-x", "-y"],
+    "initial": [["x**2 + y**2 <= 0.25"]],
+    "unsafe": [["x >= 2"]],
+    "certificate": "x**2 + y**2 - 1",
+}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[dict[str, Any], float | None]] = []
+
+    async def verify(self, spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109
+        self.calls.append((spec, timeout))
+        return {
+            "verdict": "valid",
+            "reason": "checked",
+            "counterexample": None,
+            "method": "z3",
+            "seconds": 0.01,
+        }
+
+
+def test_the_schema_is_valid_and_accepts_the_contract_example() -> None:
+    schema = args_schema(VerifyArgs)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    example = {
+        **BARRIER,
+        "domain": {"box": {"x": [-3, 3], "y": [-3, 3]}, "constraints": [["x + y <= 4"]]},
+        "condition": "lie_domain",
+    }
+    jsonschema.validate(example, schema)
+    assert schema["required"] == ["check", "variables"]
+
+
+def test_spec_holds_only_what_was_sent() -> None:
+    import msgspec
+
+    args = msgspec.convert({**BARRIER, "timeout_seconds": 2.5}, VerifyArgs)
+    assert args.spec() == BARRIER
+    assert args.timeout() == 2.5
+    assert msgspec.convert(BARRIER, VerifyArgs).timeout() is None
+
+
+def test_the_registry_runs_it_and_refuses_bad_arguments() -> None:
+    recorder = Recorder()
+    registry = ToolRegistry([VerifyTool(recorder)])
+    assert [e.name for e in registry.resolve(["verify"])] == ["verify"]
+
+    async def main() -> None:
+        ctx = ToolContext(request_id="r1")
+        ok = await registry.call("verify", json.dumps(BARRIER), ctx)
+        assert ok.outcome == "ok" and json.loads(ok.content)["verdict"] == "valid"
+        assert recorder.calls == [(BARRIER, None)]
+        for bad in ({**BARRIER, "check": "prove"}, {**BARRIER, "eval": "1"}, {"check": "barrier"}):
+            result = await registry.call("verify", json.dumps(bad), ctx)
+            assert result.outcome == "invalid" and "Invalid arguments for verify" in result.content
+        assert len(recorder.calls) == 1  # nothing refused reached the checker
+
+    asyncio.run(main())
