@@ -32,11 +32,16 @@ from tools.verify.region import exact_check  # noqa: E402
 from tools.verify.runner import Verifier  # noqa: E402
 
 
-def recheck(spec: dict[str, Any], cx: dict[str, Any]) -> bool:
-    """Whether the counterexample lies exactly in the violation region of its condition."""
+def recheck(spec: dict[str, Any], result: dict[str, Any]) -> bool:
+    """Whether the counterexample lies exactly in the violation region of its condition
+    (the exact algebraic point when the verdict gives one: an irrational-only violation)."""
+    cx, exact = result["counterexample"], result.get("exact_counterexample")
     problem = Problem(spec)
     [(_, region, _)] = [v for v in violations(problem) if v[0] == cx["condition"]]
-    point = {s: sympy.Rational(cx[name]) for name, s in problem.symbols.items()}
+    if exact is None:
+        point = {s: sympy.Rational(cx[name]) for name, s in problem.symbols.items()}
+    else:  # the verifier's own output, trusted here
+        point = {s: sympy.sympify(exact[name]) for name, s in problem.symbols.items()}
     return exact_check(region, point) is True
 
 
@@ -65,7 +70,7 @@ async def run(items: list[dict[str, Any]], per_item: float, workers: int) -> int
             unknowns.append(item["id"])
         elif got == "error":
             errors.append(item["id"])
-        if got == "invalid" and not recheck(item["spec"], result["counterexample"]):
+        if got == "invalid" and not recheck(item["spec"], result):
             bad_cx.append(item["id"])
         print(
             f"{item['id']:32s} {label:8s} {got:8s} {result['seconds']:6.3f}s (wall {seconds:.3f}s)",

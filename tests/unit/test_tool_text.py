@@ -33,6 +33,9 @@ PARIS = TextToolCall("get_weather", {"city": "Paris", "days": 2})
         'Sure! {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}',
         # Stopped one brace short after complete arguments (Qwen2.5-Coder-0.5B does).
         '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}',
+        # ... or one too many, or a remark after the call.
+        '```json\n{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}\n}\n```',
+        '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}} I will wait.',
     ],
 )
 def test_shapes_that_are_calls(text: str) -> None:

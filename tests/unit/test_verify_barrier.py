@@ -34,7 +34,9 @@ def _holds(text: str, point: dict[Any, Any], symbols: dict[str, Any]) -> bool:
     results = []
     for c in parse_conjunction(text, symbols):
         value = c.expr.xreplace(point)
-        assert value.is_Rational, "polynomial re-checks must be exact"
+        # Exact numbers only (algebraic ones for an irrational point): SymPy decides their
+        # sign exactly, and bool() of an undecided relation raises.
+        assert value.is_Rational or value.is_algebraic, "polynomial re-checks must be exact"
         results.append(
             bool(
                 {
@@ -49,10 +51,16 @@ def _holds(text: str, point: dict[Any, Any], symbols: dict[str, Any]) -> bool:
     return all(results)
 
 
-def recheck(spec: dict[str, Any], cx: dict[str, Any]) -> None:
-    """Independently confirm (exact rationals) that `cx` violates its named condition."""
+def recheck(spec: dict[str, Any], cx: dict[str, Any], exact: dict[str, str] | None = None) -> None:
+    """Independently confirm (exact rationals, or the exact algebraic point when the verdict
+    gives one) that `cx` violates its named condition."""
     symbols = make_symbols(spec["variables"])
-    point = {symbols[n]: sympy.Rational(cx[n]) for n in spec["variables"]}
+    if exact is None:
+        point = {symbols[n]: sympy.Rational(cx[n]) for n in spec["variables"]}
+    else:  # our own output, trusted here: SymPy's parser reads CRootOf and sqrt
+        point = {symbols[n]: sympy.sympify(exact[n]) for n in spec["variables"]}
+        for n in spec["variables"]:
+            assert abs(point[symbols[n]] - sympy.Rational(cx[n])) < sympy.Rational(1, 10**30)
     flipped = spec.get("sign") == "flipped"
     domain = spec.get("domain") or {}
     for name, (lo, hi) in (domain.get("box") or {}).items():
@@ -74,7 +82,7 @@ def recheck(spec: dict[str, Any], cx: dict[str, Any]) -> None:
         if spec.get("condition", "lie_domain") == "lie_domain":
             assert (value < 0) if flipped else (value > 0)
         else:
-            assert b == 0
+            assert b == 0 or b.equals(0)
             assert (value <= 0) if flipped else (value >= 0)
 
 
@@ -160,7 +168,8 @@ CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
         "valid",
         None,
     ),
-    # B = 0 at x = ±sqrt(2) only: the violation is real but has no rational point.
+    # B = 0 at x = ±sqrt(2) only: the violation is real but has no rational point; the
+    # counterexample is the algebraic point itself.
     (
         "irrational zero level",
         {
@@ -171,8 +180,23 @@ CASES: list[tuple[str, dict[str, Any], str, str | None]] = [
             "initial": [],
             "unsafe": [],
         },
-        "unknown",
-        None,
+        "invalid",
+        "lie",
+    ),
+    # The same on a cubic: B = 0 only at the real root of x^3 - x - 1 (no radicals).
+    (
+        "irrational zero level, cubic",
+        {
+            "check": "barrier",
+            "variables": ["x"],
+            "dynamics": ["1"],
+            "initial": [],
+            "unsafe": [],
+            "certificate": "x**3 - x - 1",
+            "condition": "lie_zero_level",
+        },
+        "invalid",
+        "lie",
     ),
     (
         # dB/dt = -2x sin(x) - 2y^2 <= 0 for |x| <= 3 < pi: proved over sound bounds of sin.
@@ -199,7 +223,7 @@ def test_barrier(name: str, spec: dict[str, Any], expected: str, condition: str 
     assert result["verdict"] == expected, result
     if expected == "invalid":
         assert result["counterexample"]["condition"] == condition
-        recheck(spec, result["counterexample"])
+        recheck(spec, result["counterexample"], result.get("exact_counterexample"))
     else:
         assert result["counterexample"] is None
 
@@ -412,9 +436,9 @@ def test_labelled_set() -> None:
             continue
         assert result["verdict"] == item["label"], (item["id"], result)
         if result["verdict"] == "invalid":
-            recheck(item["spec"], result["counterexample"])
-    # log is not abstracted, and one violation has no rational point.
-    assert sorted(unknown) == ["irrational-zero-level", "log-valid"]
+            recheck(item["spec"], result["counterexample"], result.get("exact_counterexample"))
+    # log is not abstracted.
+    assert sorted(unknown) == ["log-valid"]
 
 
 def test_irrational_coefficients_fall_back_soundly() -> None:

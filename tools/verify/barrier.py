@@ -41,7 +41,7 @@ from tools.verify.parse import (
     parse_number,
 )
 from tools.verify.region import DNF, find_point
-from tools.verify.result import SpecError, counterexample, verdict
+from tools.verify.result import SpecError, counterexample, verdict, with_exact
 
 FIELDS = {"check", "variables", "dynamics", "initial", "unsafe", "domain", "certificate"}
 FIELDS |= {"condition", "sign"}
@@ -54,9 +54,14 @@ class Problem:
         unknown = set(spec) - FIELDS
         if unknown:
             raise SpecError(f"unknown fields: {', '.join(sorted(unknown))}")
-        for required in ("variables", "dynamics", "initial", "unsafe", "certificate"):
+        for required in ("variables", "dynamics", "initial", "unsafe"):
             if required not in spec:
                 raise SpecError(f"missing field {required!r}")
+        if "certificate" not in spec:
+            raise SpecError(
+                "missing field 'certificate': the candidate B to check, an expression in "
+                "the variables"
+            )
         try:
             self.symbols = make_symbols(spec["variables"])
             dynamics = spec["dynamics"]
@@ -146,13 +151,15 @@ def check_barrier(spec: dict[str, Any], budget: float) -> dict[str, Any]:
         search = find_point(region, problem.symbols, deadline, problem.box)
         methods.append(f"{name}:{search.method}")
         if search.status == "found":
-            return verdict(
+            detail = f"; {search.reason}" if search.reason else ""
+            found = verdict(
                 "invalid",
-                f"{name} condition violated: {meaning}",
+                f"{name} condition violated: {meaning}{detail}",
                 ", ".join(methods),
                 time.monotonic() - start,
                 counterexample(search.point, name),
             )
+            return with_exact(found, search.point)
         if search.status == "unknown":
             unknowns.append(f"{name}: {search.reason}")
     elapsed = time.monotonic() - start

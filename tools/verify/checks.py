@@ -37,7 +37,7 @@ from tools.verify.parse import (
     parse_number,
 )
 from tools.verify.region import EVAL_DIGITS, EVAL_MARGIN, find_point
-from tools.verify.result import SpecError, counterexample, verdict
+from tools.verify.result import SpecError, counterexample, verdict, with_exact
 
 
 def run_check(spec: object, budget: float) -> dict[str, Any]:
@@ -145,9 +145,10 @@ def check_inequality(spec: dict[str, Any], budget: float) -> dict[str, Any]:
         )
     if search.status == "found":
         cx = counterexample(search.point, str(spec["inequality"]))
-        return verdict(
+        found = verdict(
             "invalid", "the inequality fails at a point", search.method, _since(start), cx
         )
+        return with_exact(found, search.point)
     return verdict("unknown", search.reason, search.method, _since(start))
 
 

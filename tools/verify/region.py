@@ -156,6 +156,7 @@ def _z3_search(
     point = {s: _model_value(model, zvars[s], 30) for s in symbols.values()}
     if exact_check(parts, point):
         return Search("found", "z3", point=_named(point))
+    exact = _algebraic_point(model, zvars)
     # The rounded algebraic point left the region (an equality or a sliver): pin variables one
     # at a time to nearby rationals, letting z3 re-solve the rest each time.
     pinned: list[Any] = []
@@ -169,16 +170,53 @@ def _z3_search(
                 break
             solver.pop()
         else:
-            return Search(
-                "unknown",
-                "z3",
-                "z3 found a violation at an irrational point and no nearby rational point "
-                f"violates it too (near {_approx(point)})",
-            )
+            return _irrational(parts, exact, point)
     point = dict(zip(symbols.values(), pinned, strict=True))
     if exact_check(parts, point):
         return Search("found", "z3+pinned rationals", point=_named(point))
     return Search("unknown", "z3", "the z3 point failed the exact re-check")
+
+
+def _irrational(parts: list[DNF], exact: dict[Any, Any] | None, near: dict[Any, Any]) -> Search:
+    """No rational point violates the condition near z3's: the violation may lie only on
+    irrational points (a measure-zero set). z3's own point is then the counterexample,
+    as exact algebraic numbers, once SymPy re-checks it exactly."""
+    if exact is not None and exact_check(parts, exact) is True:
+        return Search(
+            "found",
+            "z3 (algebraic point)",
+            "the violation lies on irrational points only: the counterexample gives the "
+            "40-digit decimals of an exact point (exact_counterexample)",
+            point=_named(exact),
+        )
+    return Search(
+        "unknown",
+        "z3",
+        "z3 found a violation at an irrational point and no nearby rational point "
+        f"violates it too (near {_approx(near)})",
+    )
+
+
+def _algebraic_point(model: Any, zvars: dict[Any, Any]) -> dict[Any, Any] | None:
+    """The model's values as exact SymPy numbers (rationals or real roots of their defining
+    polynomials), or None when one cannot be stated exactly."""
+    t = sympy.Symbol("t")
+    point: dict[Any, Any] = {}
+    for s, var in zvars.items():
+        value = model.eval(var, model_completion=True)
+        if not z3.is_algebraic_value(value):
+            point[s] = sympy.Rational(value.numerator_as_long(), value.denominator_as_long())
+            continue
+        coefficients = [int(str(c)) for c in reversed(value.poly())]
+        try:
+            root = sympy.rootof(sympy.Poly(coefficients, t), value.index() - 1, radicals=True)
+        except (ValueError, IndexError, sympy.PolynomialError):
+            return None
+        # z3 numbers real roots from 1 upwards as SymPy does from 0: confirm it is the same.
+        if abs(sympy.N(root, 30) - _model_value(model, var, 30)) > sympy.Rational(1, 10**20):
+            return None
+        point[s] = root
+    return point
 
 
 def _check(solver: Any, deadline: float) -> Any:

@@ -4,7 +4,10 @@
   "counterexample": {var: "3/5" | "0.25", ..., "condition": str} | null,
   "method": str, "seconds": float}` — `error` is a refused spec or expression (the reason says
 why); nothing was run. Counterexample values are exact: a terminating decimal when it is one,
-else `p/q`; either parses back to the same Rational.
+else `p/q`; either parses back to the same Rational. A violation found only at irrational
+points (a measure-zero set such as x = sqrt(2)) gives 40-digit decimals of the point and,
+beside them, `"exact_counterexample": {var: "-sqrt(2)", ...}`: the algebraic point itself,
+re-checked exactly.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ class SpecError(ValueError):
 
 
 def render(value: Any) -> str:
+    if not value.is_Rational:  # an algebraic number: its decimals (the reason gives it exactly)
+        return str(value.evalf(40))
     p, q = int(value.p), int(value.q)
     if q == 1:
         return str(p)
@@ -48,6 +53,17 @@ def verdict(
         "method": method,
         "seconds": round(seconds, 4),
     }
+
+
+def with_exact(result: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    """`result`, with `exact_counterexample` when the point has irrational (algebraic)
+    coordinates: each as exact SymPy text (`-sqrt(2)`, `CRootOf(t**3 - t - 1, 0)`), since
+    the counterexample's decimals only approximate it."""
+    if not all(value.is_Rational for value in point.values()):
+        import sympy
+
+        result["exact_counterexample"] = {name: sympy.sstr(v) for name, v in point.items()}
+    return result
 
 
 def counterexample(point: dict[str, Any], condition: str) -> dict[str, Any]:

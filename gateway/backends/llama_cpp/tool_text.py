@@ -30,6 +30,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
 }
 # Only the wrapper may be left open: arguments cut off mid-object are not a call.
 _MAX_UNCLOSED = 1
+_DECODER = json.JSONDecoder()
 # Text that may open a tool call: worth holding back while streaming.
 CALL_OPENERS = ("{", "[", "`", "<tool_call>")
 
@@ -66,6 +67,14 @@ def _candidates(text: str) -> list[str]:
     first, last = stripped.find("{"), stripped.rfind("}")
     if 0 <= first < last:
         found.append(stripped[first : last + 1])
+    if 0 <= first < last and "[" not in stripped[:first]:  # a list's calls count together
+        # The first complete object alone: models add a stray `}` or a remark after it.
+        try:
+            _, end = _DECODER.raw_decode(stripped, first)
+        except ValueError:
+            pass
+        else:
+            found.append(stripped[first:end])
     return found
 
 
