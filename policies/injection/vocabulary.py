@@ -25,23 +25,27 @@ ORDERS = (
     r"training|limitations|system prompt|ethics|principles|boundaries)"
 )
 
+# A verb's open ending, less its past participle: "printed customer data", "leaked
+# passwords" and "shared secrets" describe something done, they ask for nothing.
+_V = r"(?!\w*ed\b)\w*"
+
 REVEAL = (
-    r"(?:reveal\w*|show\w*|print\w*|output\w*|repeat\w*|tell|display\w*|dump\w*|leak\w*|"
-    r"give|shar\w*|write out|recit\w*|disclos\w*|expos\w*|paste|spell out|provid\w*|"
-    r"return|echo|list|quot\w*|summar\w*|translate|what (?:is|are|was|were)|add|include|"
-    r"append|copy|(?:respond|reply|answer)(?: only)? with)"
+    rf"(?:reveal{_V}|show(?!n\b){_V}|print{_V}|output{_V}|repeat{_V}|tell|display{_V}|"
+    rf"dump{_V}|leak{_V}|give|shar{_V}|write out|recit{_V}|disclos{_V}|expos{_V}|paste|"
+    rf"spell out|provid{_V}|return|echo|list|quot{_V}|summar{_V}|translate|"
+    r"what (?:is|are|was|were)|add|include|append|copy|(?:respond|reply|answer)(?: only)? with)"
 )
 
 # The verbs of REVEAL that disclose by themselves, and those ("add", "include", "list")
 # that also build things: those need a determiner before the prompt they disclose.
 STRONG_REVEAL = (
-    r"(?:reveal\w*|show\w*|print\w*|output\w*|repeat\w*|tell|display\w*|dump\w*|leak\w*|"
-    r"shar\w*|write out|recit\w*|disclos\w*|expos\w*|paste|spell out|echo|quot\w*|copy|"
-    r"(?:respond|reply|answer)(?: only)? with)"
+    rf"(?:reveal{_V}|show(?!n\b){_V}|print{_V}|output{_V}|repeat{_V}|tell|display{_V}|"
+    rf"dump{_V}|leak{_V}|shar{_V}|write out|recit{_V}|disclos{_V}|expos{_V}|paste|spell out|"
+    rf"echo|quot{_V}|copy|(?:respond|reply|answer)(?: only)? with)"
 )
 WEAK_REVEAL = (
-    r"(?:give|provid\w*|return|list|summar\w*|translate|what (?:is|are|was|were)|add|include|"
-    r"append)"
+    rf"(?:give|provid{_V}|return|list|summar{_V}|translate|what (?:is|are|was|were)|add|"
+    r"include|append)"
 )
 DETERMINER = r"(?:your|the|its|my|this|that|these|those|full|entire|complete|whole|exact|all)"
 
