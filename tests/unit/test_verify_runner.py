@@ -225,3 +225,27 @@ def test_cancelled_start_leaves_no_worker() -> None:
         assert _worker_children() == []
 
     asyncio.run(main())
+
+
+def test_a_cold_start_counts_against_the_timeout_and_warms_the_pool() -> None:
+    quick = {"check": "equivalent", "variables": ["x"], "left": "x + x", "right": "2*x"}
+
+    async def main() -> None:
+        verifier = Verifier(workers=1)
+        try:
+            start = time.monotonic()
+            cold = await verifier.verify(quick, timeout=0.05)  # far less than the imports take
+            assert time.monotonic() - start < 0.05 + 0.2
+            assert cold["verdict"] == "unknown" and "still starting" in cold["reason"]
+            deadline = time.monotonic() + 30
+            while not verifier.warm and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to wait on
+                await asyncio.sleep(0.05)
+            assert verifier.warm == 1  # the worker it started joined the pool
+            assert len(verifier.worker_pids()) == 1
+            warm = await verifier.verify(quick, timeout=5.0)
+            assert warm["verdict"] == "valid"
+        finally:
+            await verifier.aclose()
+        assert _worker_children() == []
+
+    asyncio.run(main())

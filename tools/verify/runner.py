@@ -10,7 +10,9 @@ spec: a refused spec or expression is `{"verdict": "error", "reason": ...}`; a c
 out of time is `unknown`. The check itself gets most of the timeout as its budget and usually
 answers `unknown` on its own; if it does not (a z3 or SymPy call that ignores its limit), the
 worker is killed at the timeout and replaced on the next call, so a call returns within
-timeout + ~0.1 s and leaves no process behind. Workers are `spawn`ed (no fork of the gateway's
+timeout + ~0.1 s and leaves no process behind. The timeout covers a cold worker's start-up
+(~0.6 s of imports): a call that runs out while one starts answers `unknown`, and the
+worker joins the pool for the next call. Workers are `spawn`ed (no fork of the gateway's
 threads and sockets) and cap their address space with RLIMIT_AS, so runaway memory is a
 MemoryError in the worker, not in the gateway.
 
@@ -117,6 +119,9 @@ class Verifier:
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._slots = asyncio.Semaphore(workers)
+        # Workers starting, and those among them whose call stopped waiting.
+        self._starting: set[asyncio.Future[_Worker]] = set()
+        self._orphans: set[asyncio.Future[_Worker]] = set()
         self._closed = False
 
     async def start(self) -> None:
@@ -124,6 +129,11 @@ class Verifier:
         async with asyncio.timeout(STARTUP_TIMEOUT + 5):
             while len(self._idle) + len(self._busy) < self._size:
                 self._idle.append(await self._spawn())
+
+    @property
+    def warm(self) -> int:
+        """Workers started and idle."""
+        return len(self._idle)
 
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in [*self._idle, *self._busy] if w.process.pid is not None]
@@ -140,12 +150,25 @@ class Verifier:
         if size > MAX_SPEC_BYTES:
             return verdict("error", f"spec larger than {MAX_SPEC_BYTES} bytes", "validation", 0.0)
         async with self._slots:
-            worker = self._idle.pop() if self._idle else await self._spawn()
-            self._busy.add(worker)
+            # The timeout covers a cold worker's start-up too (SymPy and z3 imports, ~0.6 s):
+            # what is left of it after the start is the check's.
             start = time.monotonic()
+            worker = await self._acquire(timeout)
+            left = timeout - (time.monotonic() - start)
+            if worker is None or left <= 0:
+                if worker is not None:
+                    self._idle.append(worker)
+                return verdict(
+                    "unknown",
+                    f"no decision within the {timeout:g} s timeout (the check's worker was "
+                    "still starting; it will be warm for the next call)",
+                    "timeout",
+                    time.monotonic() - start,
+                )
+            self._busy.add(worker)
             try:
-                worker.conn.send((spec, timeout * BUDGET_SHARE))
-                answered = await asyncio.to_thread(worker.conn.poll, timeout)
+                worker.conn.send((spec, left * BUDGET_SHARE))
+                answered = await asyncio.to_thread(worker.conn.poll, left)
                 result: dict[str, Any] | None = worker.conn.recv() if answered else None
             except (EOFError, OSError):
                 # Killed by the memory cap's fallout or a crash in z3: replaced on next use.
@@ -181,10 +204,46 @@ class Verifier:
 
     async def aclose(self) -> None:
         self._closed = True
+        for starting in list(self._starting):
+            starting.cancel()  # `_spawn` kills a worker cancelled mid-start
+        if self._starting:
+            await asyncio.wait(self._starting, timeout=STARTUP_TIMEOUT)
         workers, self._idle = [*self._idle, *self._busy], []
         self._busy.clear()
         for worker in workers:
             await asyncio.to_thread(worker.stop)
+
+    async def _acquire(self, timeout: float) -> _Worker | None:  # noqa: ASYNC109 - see verify
+        """An idle worker, or one that starts within `timeout`; else None, and the one
+        starting joins the pool when ready (a short timeout must not keep the pool cold)."""
+        if self._idle:
+            return self._idle.pop()
+        if self._orphans:  # a start another call gave up on: this call claims it
+            starting = self._orphans.pop()
+        else:
+            starting = asyncio.ensure_future(self._spawn())
+            self._starting.add(starting)
+            starting.add_done_callback(self._starting.discard)
+        try:
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(starting)
+        except TimeoutError:
+            self._orphans.add(starting)
+            starting.add_done_callback(self._adopt)
+            return None
+
+    def _adopt(self, starting: asyncio.Future[_Worker]) -> None:
+        """A started worker no call claimed joins the pool (or goes, if it is full)."""
+        if starting not in self._orphans:
+            return
+        self._orphans.discard(starting)
+        if starting.cancelled() or starting.exception() is not None:
+            return
+        worker = starting.result()
+        if self._closed or len(self._idle) + len(self._busy) >= self._size:
+            worker.kill()
+        else:
+            self._idle.append(worker)
 
     async def _spawn(self) -> _Worker:
         def start() -> _Worker:

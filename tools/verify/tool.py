@@ -137,11 +137,12 @@ class VerifyTool:
     name = "verify"
     description = (
         "Check a mathematical claim soundly (SymPy and the z3 solver; never by sampling "
-        "alone). check=barrier: is `certificate` B a barrier certificate for dynamics dx/dt "
-        "(B <= 0 on initial, B > 0 on unsafe, dB/dt <= 0 on the domain)? Also equivalent "
-        "(left == right), solves (values satisfy equations), derivative and integral (a "
-        "claimed result), inequality (holds over a box). Answers verdict valid, invalid "
-        "(with a counterexample point and the condition it violates) or unknown."
+        "alone). check=barrier: is `certificate` (a polynomial B, required) a barrier "
+        "certificate for `dynamics` (dx/dt of each variable): B <= 0 on `initial`, B > 0 on "
+        "`unsafe`, dB/dt <= 0 on the `domain`? Also equivalent (left == right), solves "
+        "(values satisfy equations), derivative and integral (a claimed result), inequality "
+        "(holds over a box). Answers verdict valid, invalid (with a counterexample point and "
+        "the condition it violates) or unknown."
     )
     Args: ClassVar[type[msgspec.Struct]] = VerifyArgs
 
