@@ -97,7 +97,9 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
         load_settings(listy)
 
 
-@pytest.mark.parametrize("name", ["gateway.example.yaml", "gateway.gpu.yaml"])
+@pytest.mark.parametrize(
+    "name", ["gateway.example.yaml", "gateway.gpu.yaml", "examples/barrier.yaml"]
+)
 def test_the_documented_examples_are_valid(name: str) -> None:
     settings = load_settings(ROOT / "deploy" / name, env={})
     assert settings.backends

@@ -76,3 +76,42 @@ def test_the_registry_runs_it_and_refuses_bad_arguments() -> None:
         assert len(recorder.calls) == 1  # nothing refused reached the checker
 
     asyncio.run(main())
+
+
+def test_the_service_caps_timeouts_and_replaces_its_pool_only_when_its_shape_changes() -> None:
+    from gateway.settings.loader import ConfigError, parse_settings
+    from gateway.verify_service import VerifyService
+
+    def settings(**verify: Any) -> Any:
+        return parse_settings({"tools": {"verify": verify}}, "test", {})
+
+    try:
+        settings(timeout_seconds=30, max_timeout_seconds=20)
+    except ConfigError as exc:
+        assert "$.tools.verify.timeout_seconds" in str(exc)
+    else:
+        raise AssertionError("a default timeout above the cap was accepted")
+
+    async def main() -> None:
+        service = VerifyService(settings(timeout_seconds=2, max_timeout_seconds=5))
+        recorder: Any = Recorder()  # the pool seam, faked
+        service._verifier = recorder
+        await service.verify(BARRIER)
+        await service.verify(BARRIER, 60.0)
+        assert [t for _, t in recorder.calls] == [2.0, 5.0]
+        service.reconfigure(settings(timeout_seconds=3, max_timeout_seconds=5))
+        assert service._verifier is recorder  # same workers and memory: the pool stays
+        await service.verify(BARRIER)
+        assert recorder.calls[-1][1] == 3.0
+        drained: list[float] = []
+
+        async def drain(timeout: float) -> None:  # noqa: ASYNC109
+            drained.append(timeout)
+
+        recorder.drain = drain
+        service.reconfigure(settings(workers=3))
+        assert service._verifier is None  # a new shape: a new pool on next use
+        await service.aclose()
+        assert drained == [10.0]  # the old pool lets its calls (at most 5 s) finish first
+
+    asyncio.run(main())
