@@ -1,6 +1,7 @@
-"""`gateway verify FILE`: one spec (verdict JSON, exit status by verdict), a batch of JSON
-lines (one verdict per line, a summary), and files it cannot use; plus the verify endpoint
-of the embedded default."""
+"""The verify tool end to end: `gateway verify FILE` (one spec with the exit status of its
+verdict, a batch of JSON lines, files it cannot use), the endpoint of the embedded default,
+and the generate -> verify -> repair loop through a real gateway, a loopback upstream
+scripted as the prover, and the official `openai` SDK."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
-from tests.support import GATEWAY, ROOT, start_gateway
+from tests.support import GATEWAY, ROOT, start_gateway, start_loopback
 
 pytestmark = pytest.mark.e2e
 PROBLEM: dict[str, Any] = {
@@ -96,3 +98,47 @@ def test_the_embedded_default_serves_the_verify_endpoint(tmp_path: Path) -> None
         assert answer.status_code == 200 and answer.json()["verdict"] == "valid"
     finally:
         proc.stop()
+
+
+def test_the_loop_through_a_gateway_and_a_scripted_upstream(tmp_path: Path) -> None:
+    loopback, upstream = start_loopback(tmp_path)
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        f"""
+server: {{access_log: false}}
+tools: {{max_rounds: 4, deadline_seconds: 60}}
+backends:
+  up: {{type: openai, base_url: "{upstream}"}}
+models:
+  - {{id: prover, backend: up, upstream_model: prover, tools: [verify]}}
+"""
+    )
+    try:
+        proc, base = start_gateway(tmp_path, ["--config", str(config)])
+    except BaseException:
+        loopback.stop()
+        raise
+    try:
+        problem = {k: v for k, v in PROBLEM.items() if k != "check"}
+        task = {"problem": problem, "candidates": ["x**2 + y**2 - 5", "x**2 + y**2 - 1"]}
+        client = openai.OpenAI(base_url=f"{base}/v1", api_key="none", max_retries=0)
+        raw = client.chat.completions.with_raw_response.create(
+            model="prover", messages=[{"role": "user", "content": json.dumps(task)}]
+        )
+        reply = raw.parse()
+        assert reply.choices[0].message.content == (
+            "Certificate: x**2 + y**2 - 1 (valid after 2 proposals; counterexamples: unsafe)"
+        )
+        assert [r.split(":")[:2] for r in raw.headers["x-gateway-tools"].split(",")] == [
+            ["verify", "ok"],
+            ["verify", "ok"],
+        ]
+        # The upstream saw the invalid verdict and its counterexample in the second round.
+        calls = httpx.get(upstream.removesuffix("/v1") + "/_test/requests", timeout=5).json()
+        second = calls[-2]["body"]["messages"][-1]
+        verdict = json.loads(second["content"])
+        assert second["role"] == "tool" and verdict["verdict"] == "invalid"
+        assert verdict["counterexample"]["condition"] == "unsafe"
+    finally:
+        proc.stop()
+        loopback.stop()
