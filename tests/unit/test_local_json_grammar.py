@@ -108,3 +108,21 @@ def test_property_names_are_written_as_their_json_encoding(name: str) -> None:
     )
     kv = next(body for rule, body in rules(grammar).items() if rule.endswith("-kv"))
     assert gbnf_literal(kv.rsplit(' space ":" space ', 1)[0]) == json.dumps(name)
+
+
+def test_long_length_bounds_are_left_to_the_check_after_generation() -> None:
+    # llama.cpp refuses a grammar of ~1000+ nested optionals (`maxLength: 2000` on a tool's
+    # query did): such bounds are dropped from the grammar, short ones kept.
+    schema = {
+        "type": "object",
+        "properties": {
+            "query": {"type": "string", "minLength": 1, "maxLength": 2000},
+            "tag": {"type": "string", "maxLength": 3},
+            "maxLength": {"type": "integer"},  # a property of that name is not a bound
+        },
+        "required": ["query"],
+    }
+    text = json_grammar(schema)
+    assert text.count("(char") < 10  # the query is `char+`-like, not 2000 nested rules
+    assert "maxlength" in text.lower()
+    assert json_grammar(schema) == text and schema["properties"]["query"]["maxLength"] == 2000

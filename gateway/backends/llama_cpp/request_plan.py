@@ -307,11 +307,31 @@ def json_grammar(schema: dict[str, Any]) -> str:
     llama-cpp-python's converter builds it, with the string rules above and literals
     (`enum`, `const`, property names) escaped for GBNF, backslashes included."""
     # A copy: the converter rewrites `$ref`s in place, and the schema belongs to the request.
-    copy = json.loads(json.dumps(schema))
+    copy = _relaxed(json.loads(json.dumps(schema)))
     converter = _json_converter()(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
     converter.visit(converter.resolve_refs(copy, "input"), "")
     text: str = converter.format_grammar()
     return text
+
+
+# The converter spells `maxLength: n` as n nested optionals, and llama.cpp refuses a
+# grammar past ~1000 of them (`maxLength: 2000` on a tool's query did): longer bounds are
+# left to the check after generation (a tool call's arguments are validated by the tool;
+# schemas with them are rare in `response_format`).
+_GRAMMAR_MAX_REPEAT = 512
+
+
+def _relaxed(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_relaxed(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _relaxed(v) for k, v in node.items()}
+    for bound in ("maxLength", "maxItems"):
+        value = out.get(bound)
+        if isinstance(value, int) and value > _GRAMMAR_MAX_REPEAT:
+            del out[bound]
+    return out
 
 
 @functools.cache
