@@ -12,11 +12,18 @@ import asyncio
 import logging
 from typing import Any
 
+from gateway.errors import RateLimitError
 from gateway.settings.schema import Settings
 from gateway.settings.tool_types import VerifySettings
 from tools.verify.runner import Verifier
 
 log = logging.getLogger("gateway.tools")
+# Checks queued per worker before new ones are refused: a flood waits in no unbounded line.
+_QUEUE_PER_WORKER = 8
+
+
+class VerifierBusy(RateLimitError):
+    error_code = "verifier_busy"
 
 
 class VerifyService:
@@ -26,6 +33,7 @@ class VerifyService:
         self._warm = _offered(settings)
         self._retired: set[asyncio.Task[None]] = set()
         self._warming: asyncio.Task[None] | None = None
+        self._waiting = 0  # checks running or queued
 
     @property
     def endpoint(self) -> bool:
@@ -38,9 +46,19 @@ class VerifyService:
 
     async def verify(self, spec: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:  # noqa: ASYNC109 - the check's own limit
         """The verdict of `spec` within `timeout` (default `tools.verify.timeout_seconds`,
-        capped at `max_timeout_seconds`)."""
+        capped at `max_timeout_seconds`). Raises `VerifierBusy` (a 429) when more checks
+        wait than the workers could start within a few timeouts."""
+        if self._waiting >= self._spec.workers * _QUEUE_PER_WORKER:
+            raise VerifierBusy(
+                "The verifier is busy (every worker is checking and the queue is full); "
+                "retry shortly."
+            )
         limit = self._spec.timeout_seconds if timeout is None else timeout
-        return await self._pool().verify(spec, min(limit, self._spec.max_timeout_seconds))
+        self._waiting += 1
+        try:
+            return await self._pool().verify(spec, min(limit, self._spec.max_timeout_seconds))
+        finally:
+            self._waiting -= 1
 
     def start(self) -> None:
         """Warm the workers in the background when a route offers the tool."""

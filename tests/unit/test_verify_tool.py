@@ -115,3 +115,39 @@ def test_the_service_caps_timeouts_and_replaces_its_pool_only_when_its_shape_cha
         assert drained == [10.0]  # the old pool lets its calls (at most 5 s) finish first
 
     asyncio.run(main())
+
+
+def test_a_flood_of_checks_is_refused_rather_than_queued_without_bound() -> None:
+    from gateway.settings.loader import parse_settings
+    from gateway.verify_service import VerifierBusy, VerifyService
+
+    class Blocking(Recorder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = asyncio.Event()
+
+        async def verify(
+            self,
+            spec: dict[str, Any],
+            timeout: float | None = None,  # noqa: ASYNC109 - the fake's signature
+        ) -> dict[str, Any]:
+            await asyncio.wait_for(self.release.wait(), 5)
+            return await super().verify(spec, timeout)
+
+    async def main() -> None:
+        service = VerifyService(parse_settings({"tools": {"verify": {"workers": 1}}}, "t", {}))
+        pool: Any = Blocking()
+        service._verifier = pool
+        waiting = [asyncio.create_task(service.verify(BARRIER)) for _ in range(8)]
+        await asyncio.sleep(0.01)
+        try:
+            await service.verify(BARRIER)
+        except VerifierBusy as exc:
+            assert exc.status_code == 429 and exc.retry_after
+        else:
+            raise AssertionError("the ninth check was queued")
+        pool.release.set()
+        assert [r["verdict"] for r in await asyncio.gather(*waiting)] == ["valid"] * 8
+        assert (await service.verify(BARRIER))["verdict"] == "valid"  # room again
+
+    asyncio.run(main())

@@ -13,7 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal, Protocol
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from tools.base import ToolContext
+from gateway.errors import GatewayError
+from tools.base import ToolContext, ToolError
 
 Expression = Annotated[str, Meta(min_length=1, max_length=4000)]
 # A union (outer list) of conjunctions (inner lists) of inequalities such as `x**2 <= 1`.
@@ -150,4 +151,7 @@ class VerifyTool:
         self._verifier = verifier
 
     async def run(self, args: VerifyArgs, ctx: ToolContext) -> dict[str, Any]:
-        return await self._verifier.verify(args.spec(), args.timeout())
+        try:
+            return await self._verifier.verify(args.spec(), args.timeout())
+        except GatewayError as exc:  # busy: the model may try again later
+            raise ToolError(exc.message) from None
