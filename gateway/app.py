@@ -18,6 +18,7 @@ from gateway.api.errors import render_error
 from gateway.api.health import health_handlers
 from gateway.api.mcp_endpoint import mcp_handler
 from gateway.api.models import model_handlers
+from gateway.api.rag_endpoints import rag_handlers
 from gateway.api.usage import usage_handlers
 from gateway.api.verify_endpoint import verify_handlers
 from gateway.config_watch import ConfigWatcher
@@ -69,6 +70,7 @@ def create_app(
             *admin_cache_handlers(lambda: container.response_cache),
             mcp_route,
             *verify_handlers(lambda: container.tool_set.verify),
+            *rag_handlers(lambda: container.tool_set.rag),
             *usage_handlers(
                 lambda: container.quota,
                 container.ledger,

@@ -1,4 +1,4 @@
-"""`gateway serve | check | schema | keys | verify | --version`."""
+"""`gateway serve | check | schema | keys | verify | rag | --version`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from gateway.cli_keys import add_keys_parser, run_keys
+from gateway.cli_rag import add_rag_parser, run_rag
 from gateway.cli_verify import add_verify_parser, run_verify
 from gateway.settings.checks import policy_warnings
 from gateway.settings.defaults import upstream_document
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("schema", help="print the policy file's JSON Schema")
     add_keys_parser(commands)
     add_verify_parser(commands)
+    add_rag_parser(commands)
     return parser
 
 
@@ -74,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_keys(args)
     if args.command == "verify":
         return run_verify(args)
+    if args.command == "rag":
+        return run_rag(args)
     return _serve(args)
 
 

@@ -2,10 +2,11 @@
 tests and demos.
 
 Each turn it calls the first offered tool it has not called yet in this conversation, with
-arguments made from the schema (strings get the last user message, numbers 2, booleans
-true); once every tool was called it answers `Result: <each tool result>`. With `badargs`
-its first call of a tool that has required parameters sends `{}`, and it repeats the call
-with proper arguments after a result that reports the error.
+arguments made from the schema (its required properties when it names some, else all:
+strings get the last user message, numbers 2, booleans true); once every tool was called
+it answers `Result: <each tool result>`. With `badargs` its first call of a tool that has
+required parameters sends `{}`, and it repeats the call with proper arguments after a
+result that reports the error.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def agent_turn(request: ChatCompletionRequest, badargs: bool) -> list[tuple[str,
 def _arguments(function: Any, request: ChatCompletionRequest) -> str:
     schema = function.parameters if isinstance(function.parameters, dict) else {}
     values: dict[str, Any] = {}
-    for name, spec in (schema.get("properties") or {}).items():
+    properties = schema.get("properties") or {}
+    required = schema.get("required")
+    if isinstance(required, list) and required:  # what it must send, as a careful model does
+        properties = {k: v for k, v in properties.items() if k in required}
+    for name, spec in properties.items():
         kind = spec.get("type") if isinstance(spec, dict) else None
         if kind == "string":
             values[name] = _last_user(request)

@@ -16,13 +16,7 @@ def uses_semantic(settings: Settings) -> bool:
 
 def embedder_spec(settings: Settings) -> OnnxEmbedderSpec | None:
     """The embedder's spec, or None when `cache.embedder` names no `onnx_embedder` model."""
-    name = settings.cache.embedder
-    if name is None:
-        return OnnxEmbedderSpec()
-    for spec in settings.backends.values():
-        if isinstance(spec, OnnxEmbedderSpec) and spec.model == name:
-            return spec
-    return None
+    return settings.onnx_embedder(settings.cache.embedder)
 
 
 def build_semantic_layer(spec: OnnxEmbedderSpec, settings: Settings) -> SemanticLayer:

@@ -56,6 +56,10 @@ class OnnxMiniLM:
         # per batch, with a matching attention mask.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
+        # Counting (for chunking documents to the window) must see past the window.
+        self._counter = Tokenizer.from_file(str(tokenizer_path))
+        self._counter.no_padding()
+        self._counter.no_truncation()
         # onnxruntime sessions are thread-safe, tokenizers' encoders are not documented so.
         self._lock = threading.Lock()
 
@@ -91,6 +95,11 @@ class OnnxMiniLM:
             sha256=sha256,
             threads=threads,
         )
+
+    def count_tokens(self, text: str) -> int:
+        """The model's tokens in `text` (special tokens included), past its window too."""
+        with self._lock:
+            return len(self._counter.encode(text).ids)
 
     def embed(self, texts: Sequence[str]) -> tuple[list[list[float]], int]:
         with self._lock:

@@ -12,6 +12,9 @@ from typing import Any
 from gateway.settings.content_policies import NER_ENTITIES
 from gateway.settings.schema import OnnxEmbedderSpec, Settings
 
+# all-MiniLM-L6-v2's window, the one `onnx_embedder` model family (see its module).
+MINILM_WINDOW = 256
+
 
 def cross_check(settings: Settings) -> list[str]:
     """Checks that span sections: references between backends and models."""
@@ -44,6 +47,7 @@ def cross_check(settings: Settings) -> list[str]:
             problems.append(
                 f"$.tools.mcp_servers.{name}: set exactly one of `command` (stdio) or `url`"
             )
+    problems.extend(_rag_problems(settings))
     verify = settings.tools.verify
     if verify.timeout_seconds > verify.max_timeout_seconds:
         problems.append(
@@ -51,9 +55,7 @@ def cross_check(settings: Settings) -> list[str]:
             f"`max_timeout_seconds` ({verify.max_timeout_seconds:g})"
         )
     embedder = settings.cache.embedder
-    if embedder is not None and not any(
-        isinstance(b, OnnxEmbedderSpec) and b.model == embedder for b in settings.backends.values()
-    ):
+    if settings.onnx_embedder(embedder) is None:
         problems.append(
             f"$.cache.embedder: no `onnx_embedder` backend serves `{embedder}` (unset: the "
             "built-in all-minilm-l6-v2)"
@@ -63,6 +65,32 @@ def cross_check(settings: Settings) -> list[str]:
             "$.cache.backend: `redis` keeps answers in the shared Redis: set "
             "`state.redis_url_env` (or use `memory`)"
         )
+    return problems
+
+
+def _rag_problems(settings: Settings) -> list[str]:
+    """`search_knowledge` needs knowledge bases, and they need an embedder the gateway has."""
+    problems: list[str] = []
+    rag = settings.rag
+    if rag is None:
+        problems += [
+            f"$.models[{i}].tools: `search_knowledge` needs a `rag:` section (knowledge bases)"
+            for i, m in enumerate(settings.models)
+            if "search_knowledge" in m.tools
+        ]
+        return problems
+    if settings.onnx_embedder(rag.embedder) is None:
+        problems.append(
+            f"$.rag.embedder: no `onnx_embedder` backend serves `{rag.embedder}` (the "
+            f"built-in is `{OnnxEmbedderSpec().model}`)"
+        )
+    if rag.chunk_tokens > MINILM_WINDOW:
+        problems.append(
+            f"$.rag.chunk_tokens: {rag.chunk_tokens} is over the embedder's window "
+            f"({MINILM_WINDOW} tokens): the rest of each chunk would not be embedded"
+        )
+    if rag.default_k > rag.max_k:
+        problems.append(f"$.rag.default_k: {rag.default_k} is above `max_k` ({rag.max_k})")
     return problems
 
 

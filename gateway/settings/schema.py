@@ -14,6 +14,7 @@ from msgspec import Meta, field
 from gateway.settings.base_types import Config, EnvVarName, Name, Port, PositiveSeconds, Share
 from gateway.settings.cache_types import CacheStore, RouteCache
 from gateway.settings.content_policies import Audit, PolicySet
+from gateway.settings.rag_types import Rag
 from gateway.settings.tool_types import ToolName, Tools
 
 
@@ -382,5 +383,18 @@ class Settings(Config, frozen=True):
     audit: Audit = field(default_factory=Audit)
     cache: CacheStore = field(default_factory=CacheStore)
     tools: Tools = field(default_factory=Tools)
+    # Knowledge bases the `search_knowledge` tool and `/v1/rag/*` serve (None: no RAG).
+    rag: Rag | None = None
     backends: dict[Name, BackendSpec] = field(default_factory=dict)
     models: list[ModelRoute] = field(default_factory=list)
+
+    def onnx_embedder(self, model: str | None) -> OnnxEmbedderSpec | None:
+        """The `onnx_embedder` backend spec that serves `model` (None: the built-in
+        all-MiniLM-L6-v2, which is there even when no backend names it); None when no
+        backend serves it."""
+        builtin = OnnxEmbedderSpec()
+        name = builtin.model if model is None else model
+        for spec in self.backends.values():
+            if isinstance(spec, OnnxEmbedderSpec) and spec.model == name:
+                return spec
+        return builtin if name == builtin.model else None
