@@ -62,7 +62,7 @@ def run_rag(args: argparse.Namespace) -> int:
     if settings.rag is None:
         print("error: the policy file has no `rag:` section (knowledge bases)", file=sys.stderr)
         return 2
-    service = RagService(settings)
+    service = RagService(settings, embed_threads=min(4, os.cpu_count() or 1))
     try:
         collection = service.collection(args.collection, args.tenant)
     except GatewayError as exc:

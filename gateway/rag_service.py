@@ -28,8 +28,11 @@ if TYPE_CHECKING:  # LanceDB and the embedder load on first use
 
 
 class RagService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, embed_threads: int | None = None) -> None:
+        """`embed_threads`: the embedder's threads (None: its backend spec's); the CLI's
+        bulk ingest uses the machine's cores, a serving gateway leaves them to requests."""
         self._settings = settings
+        self._threads = embed_threads
         self._store: AsyncKnowledgeStore | None = None
         self._opening = asyncio.Lock()
         self._retired: list[AsyncKnowledgeStore] = []
@@ -81,7 +84,7 @@ class RagService:
         if self._store is None:
             async with self._opening:
                 if self._store is None:
-                    self._store = await asyncio.to_thread(_open, self._settings)
+                    self._store = await asyncio.to_thread(_open, self._settings, self._threads)
         return self._store
 
     async def search(
@@ -154,7 +157,7 @@ def _shape(rag: Rag | None) -> tuple[Any, ...] | None:
     return (rag.path, rag.embedder, rag.chunk_tokens, rag.max_file_mb)
 
 
-def _open(settings: Settings) -> AsyncKnowledgeStore:
+def _open(settings: Settings, threads: int | None) -> AsyncKnowledgeStore:
     """The store of `settings.rag` (blocking: loads the embedder and LanceDB)."""
     from gateway.embeddings.onnx_minilm import OnnxMiniLM
     from tools.rag.async_store import AsyncKnowledgeStore
@@ -164,7 +167,7 @@ def _open(settings: Settings) -> AsyncKnowledgeStore:
     assert rag is not None
     spec = settings.onnx_embedder(rag.embedder)
     assert spec is not None  # the config check requires one
-    embedder = OnnxMiniLM.from_spec(spec)
+    embedder = OnnxMiniLM.from_spec(spec, threads=threads)
     store = KnowledgeStore(
         rag.path,
         embedder,
