@@ -113,7 +113,8 @@ def score_mode(store: KnowledgeStore, queries: list[dict[str, str]], mode: str) 
 
 
 def quality(model: OnnxMiniLM, tune: bool, work: Path) -> dict[str, Any]:
-    store = KnowledgeStore(work / "quality", model)
+    # Chunked by the embedder's own token count, as the gateway does (`gateway.rag_service`).
+    store = KnowledgeStore(work / "quality", model, count_tokens=model.count_tokens)
     started = time.perf_counter()
     summary = store.ingest([DOCS], collection="eval", tenant=None, base=DOCS)
     seconds = time.perf_counter() - started
@@ -148,7 +149,7 @@ def ingest_speed(model: OnnxMiniLM, copies: int, work: Path) -> dict[str, Any]:
         # Different bytes per copy, so that no copy is "unchanged" and every chunk is new.
         for path in (corpus / f"copy{i}").iterdir():
             path.write_text(path.read_text() + f"\n\nCopy {i}.\n")
-    store = KnowledgeStore(work / "ingest", model)
+    store = KnowledgeStore(work / "ingest", model, count_tokens=model.count_tokens)
     last: dict[str, float] = {}
     started = time.perf_counter()
     summary = store.ingest(
