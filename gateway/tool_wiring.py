@@ -22,7 +22,7 @@ from gateway.settings.tool_types import Tools, VerifySettings
 from gateway.tool_adapter import RegistryTools
 from gateway.verify_service import VerifyService
 from tools.base import Tool
-from tools.rag.tool import SearchKnowledgeTool
+from tools.rag.tool import search_knowledge_tool
 from tools.registry import ToolRegistry, UnknownToolsError
 from tools.sources import build_registry
 from tools.verify.tool import VerifyTool
@@ -98,7 +98,7 @@ def _registry(
     extra: list[Tool] = [VerifyTool(verify)]
     if settings.rag is not None:
         collections = {name: c.description for name, c in settings.rag.collections.items()}
-        extra.append(SearchKnowledgeTool(rag, collections))
+        extra.append(search_knowledge_tool(rag, collections))
     try:
         registry = build_registry(settings.tools, env, extra)
     except ValueError as exc:  # a server entry that cannot be used (a missing variable)

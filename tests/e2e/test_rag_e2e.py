@@ -94,6 +94,7 @@ def test_ingest_search_and_chat(tmp_path: Path) -> None:
             messages=[{"role": "user", "content": "How are API keys rotated?"}],
             tool_choice={"type": "function", "function": {"name": "search_knowledge"}},
             max_tokens=48,
+            temperature=0,
         )
         reply = raw.parse()
         assert raw.headers["x-gateway-tools"].startswith("search_knowledge:ok:")

@@ -40,6 +40,20 @@ class SearchKnowledgeArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     ) = UNSET
 
 
+class SearchOneArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The arguments when there is one collection to search: nothing to choose."""
+
+    query: Annotated[
+        str,
+        Meta(
+            min_length=1, max_length=2000, description="What to look for: a question or keywords."
+        ),
+    ]
+    k: (
+        Annotated[int, Meta(ge=1, le=50, description="How many passages (default 5).")] | UnsetType
+    ) = UNSET
+
+
 class Searches(Protocol):
     """What the tool needs from the gateway: scope checks and the search itself."""
 
@@ -66,8 +80,9 @@ class SearchKnowledgeTool:
             + (f" Collections: {listed}." if listed else "")
         )
 
-    async def run(self, args: SearchKnowledgeArgs, ctx: ToolContext) -> str:
-        name = None if args.collection is UNSET else args.collection
+    async def run(self, args: SearchKnowledgeArgs | SearchOneArgs, ctx: ToolContext) -> str:
+        chosen = getattr(args, "collection", UNSET)
+        name = None if chosen is UNSET else chosen
         try:
             collection = self._service.collection(name, ctx.tenant)
         except GatewayError as exc:  # unknown or not this tenant's: the model reads why
@@ -75,3 +90,16 @@ class SearchKnowledgeTool:
         k = None if args.k is UNSET else args.k
         results = await self._service.search(args.query, collection, ctx.tenant, k)
         return render_passages(results)
+
+
+class SearchOneCollectionTool(SearchKnowledgeTool):
+    """The same tool over a single collection: no `collection` argument to get wrong."""
+
+    Args: ClassVar[type[msgspec.Struct]] = SearchOneArgs
+
+
+def search_knowledge_tool(service: Searches, collections: Mapping[str, str]) -> SearchKnowledgeTool:
+    """The `search_knowledge` tool for the policy file's collections."""
+    if len(collections) == 1:
+        return SearchOneCollectionTool(service, collections)
+    return SearchKnowledgeTool(service, collections)
