@@ -21,6 +21,7 @@ from gateway.api.models import model_handlers
 from gateway.api.rag_endpoints import rag_handlers
 from gateway.api.usage import usage_handlers
 from gateway.api.verify_endpoint import verify_handlers
+from gateway.api.workflow_endpoints import workflow_handlers
 from gateway.config_watch import ConfigWatcher
 from gateway.container import Container
 from gateway.keys import KeyTable
@@ -71,6 +72,7 @@ def create_app(
             mcp_route,
             *verify_handlers(lambda: container.tool_set.verify),
             *rag_handlers(lambda: container.tool_set.rag),
+            *workflow_handlers(lambda: container.tool_set.workflows),
             *usage_handlers(
                 lambda: container.quota,
                 container.ledger,

@@ -1,4 +1,4 @@
-"""`gateway serve | check | schema | keys | verify | rag | --version`."""
+"""`gateway serve | check | schema | keys | verify | rag | workflow | --version`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import msgspec
 from gateway.cli_keys import add_keys_parser, run_keys
 from gateway.cli_rag import add_rag_parser, run_rag
 from gateway.cli_verify import add_verify_parser, run_verify
+from gateway.cli_workflow import add_workflow_parser, run_workflow_cli
 from gateway.settings.checks import policy_warnings
 from gateway.settings.defaults import upstream_document
 from gateway.settings.loader import ConfigError, load_settings, parse_settings
@@ -60,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_parser(commands)
     add_verify_parser(commands)
     add_rag_parser(commands)
+    add_workflow_parser(commands)
     return parser
 
 
@@ -78,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_verify(args)
     if args.command == "rag":
         return run_rag(args)
+    if args.command == "workflow":
+        return run_workflow_cli(args)
     return _serve(args)
 
 
@@ -90,7 +94,7 @@ def _check(path: str) -> int:
             for header, variable in spec.headers_env.items()
             if variable not in os.environ
         }
-        if any(m.tools for m in settings.models):
+        if any(m.tools for m in settings.models) or settings.workflows is not None:
             from gateway.tool_wiring import check_tools
 
             # An unset variable is a warning here, as `api_key_env` is: `serve` needs it.

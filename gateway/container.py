@@ -117,7 +117,9 @@ class Container:
         self.cache_metrics = CacheMetrics(self.metrics.registry)
         self._answer_store: tuple[object, AnswerStore] | None = None
         self._semantic: SemanticLayer | None = None
-        self.tool_set = GatewayToolSet(settings, self._env, ToolMetrics(self.metrics.registry))
+        self.tool_set = GatewayToolSet(
+            settings, self._env, ToolMetrics(self.metrics.registry), lambda: self.pipeline
+        )
         self.detectors = DetectorFactory(detector_builders())
         self.policy_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="content-policy")
         self._install(

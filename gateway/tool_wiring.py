@@ -8,8 +8,9 @@ The `verify` tool's worker pool (`VerifyService`) and the knowledge bases behind
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -19,27 +20,54 @@ from gateway.settings.loader import ConfigError
 from gateway.settings.rag_types import Rag
 from gateway.settings.schema import Settings
 from gateway.settings.tool_types import Tools, VerifySettings
+from gateway.settings.workflow_types import Workflows
 from gateway.tool_adapter import RegistryTools
 from gateway.verify_service import VerifyService
+from gateway.workflow_service import WorkflowService, workflow_inputs
 from tools.base import Tool
 from tools.rag.tool import search_knowledge_tool
 from tools.registry import ToolRegistry, UnknownToolsError
 from tools.sources import build_registry
 from tools.verify.tool import VerifyTool
+from tools.workflows.tool import RunWorkflowTool
+
+if TYPE_CHECKING:
+    from gateway.pipeline.pipeline import Pipeline
+    from tools.workflows.spec import WorkflowSpec
 
 log = logging.getLogger("gateway.tools")
 _READY_TIMEOUT = 10.0
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A reloaded file's tools, checked and not yet live: a new registry (None: the
+    running one stays) and the workflows validated against the registry they will use."""
+
+    registry: ToolRegistry | None
+    workflows: dict[str, WorkflowSpec]
+
+
 class GatewayToolSet:
-    def __init__(self, settings: Settings, env: Mapping[str, str], metrics: ToolMetrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        env: Mapping[str, str],
+        metrics: ToolMetrics,
+        pipeline: Callable[[], Pipeline],
+    ) -> None:
         self._env = env
         self._metrics = metrics
         self._spec = _registry_spec(settings)
         self.verify = VerifyService(settings)
         self.rag = RagService(settings)
-        self.registry = _registry(settings, env, self.verify, self.rag)
+        self.workflows = WorkflowService(settings, lambda: self.registry, pipeline, env)
+        self.registry = _registry(settings, env, self._services())
+        self.workflows.load()
         self._started = False
+
+    def _services(self) -> _Services:
+        return _Services(self.verify, self.rag, self.workflows)
 
     def pipeline_args(self, settings: Settings) -> dict[str, Any]:
         """What the pipeline needs to run the routes' tools (nothing when no route has any)."""
@@ -53,17 +81,22 @@ class GatewayToolSet:
             "record_tool": self._metrics.record,
         }
 
-    def prepare(self, settings: Settings) -> ToolRegistry | None:
+    def prepare(self, settings: Settings) -> Prepared:
         """For a reload: the new file's registry when `tools:` changed (not yet started),
-        checked against its routes; None when the running one stays."""
+        checked against its routes, and its workflows; raises `ConfigError`."""
+        fresh = None
         if _registry_spec(settings) == self._spec:
             _check(self.registry, settings)
-            return None
-        return _registry(settings, self._env, self.verify, self.rag)
+        else:
+            fresh = _registry(settings, self._env, self._services())
+        specs = WorkflowService.prepare(settings, fresh or self.registry)
+        return Prepared(fresh, specs)
 
-    async def install(self, settings: Settings, fresh: ToolRegistry | None) -> None:
+    async def install(self, settings: Settings, prepared: Prepared) -> None:
         self.verify.reconfigure(settings)
         self.rag.reconfigure(settings)
+        self.workflows.install(settings, prepared.workflows)
+        fresh = prepared.registry
         if fresh is None:
             return
         if self._started:
@@ -75,9 +108,11 @@ class GatewayToolSet:
     async def start(self) -> None:
         await self.registry.start(ready_timeout=_READY_TIMEOUT)
         self.verify.start()
+        await self.workflows.start()  # interrupted runs resume: their tools must be up
         self._started = True
 
     async def aclose(self) -> None:
+        await self.workflows.aclose()  # its runs stop (and resume at the next start) first
         await self.registry.aclose()
         await self.verify.aclose()
         await self.rag.aclose()
@@ -89,16 +124,36 @@ class GatewayToolSet:
 def check_tools(settings: Settings, env: Mapping[str, str]) -> None:
     """Raise `ConfigError` for tools routes name that no built-in or server provides (or
     a server entry that cannot be used); nothing is started."""
-    _registry(settings, env, VerifyService(settings), RagService(settings))  # opens nothing
+    # Opens nothing: no worker, no store, no database.
+    workflows = WorkflowService(settings, lambda: registry, _no_pipeline, env)
+    registry = _registry(
+        settings, env, _Services(VerifyService(settings), RagService(settings), workflows)
+    )
+    workflows.load()
 
 
-def _registry(
-    settings: Settings, env: Mapping[str, str], verify: VerifyService, rag: RagService
-) -> ToolRegistry:
-    extra: list[Tool] = [VerifyTool(verify)]
+def _no_pipeline() -> Pipeline:
+    raise RuntimeError("`gateway check` runs no workflow")
+
+
+@dataclass(frozen=True)
+class _Services:
+    verify: VerifyService
+    rag: RagService
+    workflows: WorkflowService
+
+
+def _registry(settings: Settings, env: Mapping[str, str], services: _Services) -> ToolRegistry:
+    extra: list[Tool] = [VerifyTool(services.verify)]
     if settings.rag is not None:
         collections = {name: c.description for name, c in settings.rag.collections.items()}
-        extra.append(search_knowledge_tool(rag, collections))
+        extra.append(search_knowledge_tool(services.rag, collections))
+    if settings.workflows is not None:
+        listed = workflow_inputs(settings)
+        spec = settings.workflows
+        extra.append(
+            RunWorkflowTool(services.workflows.require, listed, lambda: spec.tool_wait_seconds)
+        )
     try:
         registry = build_registry(settings.tools, env, extra)
     except ValueError as exc:  # a server entry that cannot be used (a missing variable)
@@ -107,10 +162,12 @@ def _registry(
     return registry
 
 
-def _registry_spec(settings: Settings) -> tuple[Tools, Rag | None]:
+def _registry_spec(settings: Settings) -> tuple[Tools, Rag | None, Workflows | None]:
     """What the registry is built from: `tools:` less `verify` (the pool's own business),
-    and `rag:` (the collections `search_knowledge` describes)."""
-    return msgspec.structs.replace(settings.tools, verify=VerifySettings()), settings.rag
+    `rag:` (the collections `search_knowledge` describes) and `workflows:` (those
+    `run_workflow` lists)."""
+    tools = msgspec.structs.replace(settings.tools, verify=VerifySettings())
+    return tools, settings.rag, settings.workflows
 
 
 def _check(registry: ToolRegistry, settings: Settings) -> None:

@@ -27,8 +27,8 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from msgspec import UNSET, Meta, UnsetType
 
+from gateway.api.caller import request_tenant
 from gateway.api.decoding import check_content_type, decode_json
-from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
 from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.rag_service import RagService
 
@@ -66,14 +66,14 @@ def rag_handlers(service: Callable[[], RagService]) -> list[HTTPRouteHandler]:
         live = service()
         if live.spec is None:
             raise NotFoundError("No knowledge bases are configured on this gateway (`rag:`).")
-        visible = live.visible(_tenant(request))
+        visible = live.visible(request_tenant(request))
         data = [{"name": n, "description": d} for n, d in sorted(visible.items())]
         return _json({"object": "list", "data": data})
 
     @post("/v1/rag/collections/{name:str}/search", status_code=200)
     async def search(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         live = service()
-        tenant = _tenant(request)
+        tenant = request_tenant(request)
         collection = live.collection(name, tenant)
         body = decode_json(await _body(request), _search.decode)
         results = await live.search(
@@ -89,7 +89,7 @@ def rag_handlers(service: Callable[[], RagService]) -> list[HTTPRouteHandler]:
     @post("/v1/rag/collections/{name:str}/documents", status_code=200)
     async def upload(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         live = service()
-        tenant = _tenant(request)
+        tenant = request_tenant(request)
         collection = live.collection(name, tenant)
         files = await _files(request)
         outcomes: list[Any] = []
@@ -118,7 +118,7 @@ def rag_handlers(service: Callable[[], RagService]) -> list[HTTPRouteHandler]:
     @get("/v1/rag/collections/{name:str}/documents")
     async def documents(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         live = service()
-        tenant = _tenant(request)
+        tenant = request_tenant(request)
         collection = live.collection(name, tenant)
         found = await live.documents(collection, tenant)
         return _json({"object": "list", "collection": collection, "data": found})
@@ -126,7 +126,7 @@ def rag_handlers(service: Callable[[], RagService]) -> list[HTTPRouteHandler]:
     @delete("/v1/rag/collections/{name:str}/documents", status_code=200)
     async def remove(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         live = service()
-        tenant = _tenant(request)
+        tenant = request_tenant(request)
         collection = live.collection(name, tenant)
         source = request.query_params.get("source")
         if not source:
@@ -139,11 +139,6 @@ def rag_handlers(service: Callable[[], RagService]) -> list[HTTPRouteHandler]:
         return _json({"object": "rag.document.deleted", "source": source, "chunks": deleted})
 
     return [collections, search, upload, documents, remove]
-
-
-def _tenant(request: Request[Any, Any, Any]) -> str | None:
-    ctx = request.scope.get(CONTEXT_SCOPE_KEY)
-    return ctx.tenant if isinstance(ctx, RequestContext) else None
 
 
 async def _body(request: Request[Any, Any, Any]) -> bytes:

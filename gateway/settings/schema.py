@@ -16,6 +16,7 @@ from gateway.settings.cache_types import CacheStore, RouteCache
 from gateway.settings.content_policies import Audit, PolicySet
 from gateway.settings.rag_types import Rag
 from gateway.settings.tool_types import ToolName, Tools
+from gateway.settings.workflow_types import Workflows
 
 
 class Timeouts(Config, frozen=True):
@@ -385,6 +386,8 @@ class Settings(Config, frozen=True):
     tools: Tools = field(default_factory=Tools)
     # Knowledge bases the `search_knowledge` tool and `/v1/rag/*` serve (None: no RAG).
     rag: Rag | None = None
+    # Durable DAG workflows (`run_workflow`, `/v1/workflows/*`; None: no workflows).
+    workflows: Workflows | None = None
     backends: dict[Name, BackendSpec] = field(default_factory=dict)
     models: list[ModelRoute] = field(default_factory=list)
 

@@ -13,6 +13,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
@@ -111,6 +112,11 @@ class WorkflowEngine:
             task.get_loop().call_soon_threadsafe(task.cancel)
         self._workflow = None
         await asyncio.to_thread(DBOS.destroy, destroy_registry=True)
+        # DBOS made its own (now shut down) executor the loop's default one, which
+        # `asyncio.to_thread` uses: whatever closes after the engine still needs one.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(thread_name_prefix="asyncio")
+        )
 
     # -- runs ------------------------------------------------------------------------------
 
