@@ -8,8 +8,7 @@
 Tools never import backends: one that needs a model gets a callable from the composition root.
 """
 
-from importlib import import_module
-from typing import Any
+from tools.lazy import lazy_exports
 
 # Where each name lives: loaded on first use, so that `import tools.registry` does not load
 # the MCP SDK (~0.6 s, ~20 MB) for a policy file without MCP servers.
@@ -36,11 +35,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'tools' has no attribute {name!r}")
-    return getattr(import_module(home), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

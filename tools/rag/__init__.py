@@ -30,8 +30,7 @@ Modules: `parsers` (Markdown, HTML, text, PDF -> blocks), `chunking` (blocks -> 
 `passages` (results rendered as untrusted data), `records` (the returned values).
 """
 
-from importlib import import_module
-from typing import Any
+from tools.lazy import lazy_exports
 
 # Loaded on first use: `import tools.rag` must not load lancedb, pyarrow or pypdf.
 _HOMES = {
@@ -56,11 +55,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'tools.rag' has no attribute {name!r}")
-    return getattr(import_module(home), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [

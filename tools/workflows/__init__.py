@@ -26,8 +26,7 @@ singleton: one engine per process; `aclose()` calls `DBOS.destroy(destroy_regist
 Nothing here imports DBOS until `engine`/`interpreter`/`attempts` are imported.
 """
 
-from importlib import import_module
-from typing import Any
+from tools.lazy import lazy_exports
 
 _HOMES = {
     "LoadResult": "tools.workflows.validation",
@@ -55,11 +54,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'tools.workflows' has no attribute {name!r}")
-    return getattr(import_module(home), name)
+__getattr__ = lazy_exports(__name__, _HOMES)
 
 
 __all__ = [
