@@ -1,9 +1,10 @@
-"""Kill-and-resume: a child process runs the engine on a SQLite file; the test SIGKILLs it while
-one step's HTTP call is in flight (held by the loopback target) and starts it again.
+"""Kill-and-resume: a child process runs the engine on a SQLite file, or on a Postgres server
+the test starts; the test SIGKILLs it while one step's HTTP call is in flight (held by the
+loopback target) and starts it again.
 
 Every completed step ran exactly once (the target's counter), the in-flight one at most twice,
 an approval wait survives a restart, and the result equals an uninterrupted run's.
-Run as a child: `python -m tests.e2e.test_workflow_resume DB URL WORKDIR [start]`.
+Run as a child: `python -m tests.e2e.test_workflow_resume DB_URL URL WORKDIR [start]`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 import yaml
 
 from tests.integration.test_workflow_loopback import CounterServer
+from tests.integration.test_workflow_postgres import SKIP_REASON, PgServer, pg_binaries
 from tests.support import ROOT
 
 DAG = """
@@ -55,7 +57,7 @@ async def _child(db: str, url: str, workdir: Path, start: bool) -> None:
 
     http = HttpxHttp()
     engine = WorkflowEngine(
-        {"resume": spec}, f"sqlite:///{db}", FunctionRunners(model=unused, tool=unused, http=http)
+        {"resume": spec}, db, FunctionRunners(model=unused, tool=unused, http=http)
     )
     await engine.start()
     if start:
@@ -76,12 +78,12 @@ async def _child(db: str, url: str, workdir: Path, start: bool) -> None:
     await http.aclose()
 
 
-def _spawn(db: Path, server: CounterServer, workdir: Path, start: bool) -> subprocess.Popen[bytes]:
+def _spawn(db: str, server: CounterServer, workdir: Path, start: bool) -> subprocess.Popen[bytes]:
     args = [
         sys.executable,
         "-m",
         "tests.e2e.test_workflow_resume",
-        str(db),
+        db,
         server.url,
         str(workdir),
     ] + (["start"] if start else [])
@@ -138,10 +140,14 @@ def _finish(child: subprocess.Popen[bytes], workdir: Path) -> dict[str, Any]:
     return state
 
 
-def _run(tmp_path: Path, kill_at: str | None) -> tuple[dict[str, Any], dict[str, int]]:
+def _run(
+    tmp_path: Path, kill_at: str | None, pg: PgServer | None
+) -> tuple[dict[str, Any], dict[str, int]]:
     workdir = tmp_path / (kill_at or "clean")
     workdir.mkdir()
-    db = workdir / "runs.sqlite"
+    # A database per run: each starts from nothing, as a fresh deployment would.
+    name = f"resume_{kill_at or 'clean'}"
+    db = pg.url(name) if pg is not None else f"sqlite:///{workdir / 'runs.sqlite'}"
     server = CounterServer().start()
     try:
         if kill_at is None:
@@ -183,12 +189,26 @@ def _run(tmp_path: Path, kill_at: str | None) -> tuple[dict[str, Any], dict[str,
 
 
 @pytest.mark.e2e
-def test_killed_at_each_step_resumes_without_rerunning_completed_steps(tmp_path: Path) -> None:
-    clean, clean_counts = _run(tmp_path, None)
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_killed_at_each_step_resumes_without_rerunning_completed_steps(
+    tmp_path: Path, database: str
+) -> None:
+    if database == "postgres" and pg_binaries() is None:
+        pytest.skip(SKIP_REASON)
+    pg = PgServer().start() if database == "postgres" else None
+    try:
+        _kill_at_each_step(tmp_path, pg)
+    finally:
+        if pg is not None:
+            pg.stop()
+
+
+def _kill_at_each_step(tmp_path: Path, pg: PgServer | None) -> None:
+    clean, clean_counts = _run(tmp_path, None, pg)
     assert clean_counts == dict.fromkeys(NAMES, 1)
     assert clean["result"]["approved"] is True
     for kill_at in ["a", "b", "m1", "gate", "z"]:
-        state, counts = _run(tmp_path, kill_at)
+        state, counts = _run(tmp_path, kill_at, pg)
         assert state["result"] == clean["result"], kill_at
         for name in NAMES:
             if name == kill_at:
