@@ -80,7 +80,11 @@ def run_rag(args: argparse.Namespace) -> int:
     if args.rag_command == "search" and args.k is not None and args.k < 1:
         print("error: --k must be at least 1", file=sys.stderr)
         return 2
-    return asyncio.run(_run(service, args, collection))
+    try:
+        return asyncio.run(_run(service, args, collection))
+    except GatewayError as exc:  # the store cannot be opened or written
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
 
 
 async def _run(service: RagService, args: argparse.Namespace, collection: str) -> int:

@@ -12,14 +12,18 @@ tenant in every query).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Awaitable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from msgspec import UNSET, UnsetType
 
-from gateway.errors import InvalidRequestError, NotFoundError
+from gateway.errors import InvalidRequestError, NotFoundError, ServiceUnavailableError
 from gateway.settings.rag_types import Rag
 from gateway.settings.schema import Settings
+
+log = logging.getLogger("gateway.rag")
+T = TypeVar("T")
 
 if TYPE_CHECKING:  # LanceDB and the embedder load on first use
     from tools.rag.async_store import AsyncKnowledgeStore
@@ -84,7 +88,9 @@ class RagService:
         if self._store is None:
             async with self._opening:
                 if self._store is None:
-                    self._store = await asyncio.to_thread(_open, self._settings, self._threads)
+                    self._store = await _unavailable_as_503(
+                        asyncio.to_thread(_open, self._settings, self._threads)
+                    )
         return self._store
 
     async def search(
@@ -101,13 +107,15 @@ class RagService:
         rag = self.spec
         assert rag is not None
         store = await self.store()
-        return await store.search(
-            query,
-            collection=collection,
-            tenant=tenant,
-            k=self.clamp_k(k),
-            mode=mode,
-            min_score=rag.min_score if min_score is UNSET else min_score,
+        return await _unavailable_as_503(
+            store.search(
+                query,
+                collection=collection,
+                tenant=tenant,
+                k=self.clamp_k(k),
+                mode=mode,
+                min_score=rag.min_score if min_score is UNSET else min_score,
+            )
         )
 
     async def ingest_paths(
@@ -118,21 +126,25 @@ class RagService:
         progress: ProgressCallback | None = None,
     ) -> IngestSummary:
         store = await self.store()
-        return await store.ingest(paths, collection=collection, tenant=tenant, progress=progress)
+        return await _unavailable_as_503(
+            store.ingest(paths, collection=collection, tenant=tenant, progress=progress)
+        )
 
     async def ingest_bytes(
         self, name: str, data: bytes, collection: str, tenant: str | None
     ) -> IngestSummary:
         store = await self.store()
-        return await store.ingest_bytes(name, data, collection=collection, tenant=tenant)
+        return await _unavailable_as_503(
+            store.ingest_bytes(name, data, collection=collection, tenant=tenant)
+        )
 
     async def documents(self, collection: str, tenant: str | None) -> list[DocumentInfo]:
         store = await self.store()
-        return await store.documents(collection, tenant)
+        return await _unavailable_as_503(store.documents(collection, tenant))
 
     async def delete(self, collection: str, tenant: str | None, source: str) -> int:
         store = await self.store()
-        return await store.delete(collection, tenant, source)
+        return await _unavailable_as_503(store.delete(collection, tenant, source))
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -149,6 +161,19 @@ class RagService:
             await store.aclose()
         self._retired.clear()
         self._store = None
+
+
+async def _unavailable_as_503(work: Awaitable[T]) -> T:
+    """`await work`; a store it cannot open or write (a path that is not a directory, no
+    permission, an object store out of reach) is a 503 to retry, never a 500."""
+    try:
+        return await work
+    except OSError as exc:
+        log.warning("the knowledge bases are unavailable", exc_info=True)
+        raise ServiceUnavailableError(
+            f"The knowledge bases are unavailable right now ({type(exc).__name__}); retry shortly.",
+            code="rag_unavailable",
+        ) from None
 
 
 def _shape(rag: Rag | None) -> tuple[Any, ...] | None:

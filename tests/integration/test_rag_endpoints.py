@@ -224,3 +224,16 @@ async def test_an_injection_inside_a_retrieved_passage_meets_the_document_channe
         assert answer.status_code == 400, answer.text
         assert answer.json()["error"]["code"] == "prompt_injection_detected"
         assert "system prompt" not in answer.text  # the matched text is never echoed
+
+
+async def test_a_store_that_cannot_be_opened_is_a_503_not_a_500(tmp_path: Path) -> None:
+    doc = document(tmp_path)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the LanceDB directory should be")
+    doc["rag"]["path"] = str(blocker / "lancedb")
+    async with served(doc) as http:
+        answer = await http.post(
+            "/v1/rag/collections/ops/documents", json={"source": "a.md", "content": NOTE}
+        )
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["code"] == "rag_unavailable"
