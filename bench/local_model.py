@@ -33,7 +33,7 @@ from _procs import Child, free_port, gateway_process
 
 from gateway.backends.llama_cpp.loader import load_llama
 from gateway.model_files import ModelFile, package_dir
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.backend_types import LlamaCppSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "smollm2-135m-instruct"

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.embeddings.onnx_minilm import OnnxMiniLM  # noqa: E402
-from gateway.settings.schema import OnnxEmbedderSpec  # noqa: E402
+from gateway.settings.backend_types import OnnxEmbedderSpec  # noqa: E402
 from tools.rag import table as tables  # noqa: E402
 from tools.rag.records import MODES, SearchResult  # noqa: E402
 from tools.rag.search import HybridTuning  # noqa: E402

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from gateway.cache.semantic import SemanticIndex, threaded  # noqa: E402
 from gateway.cache.semantic_guard import compatible, normalise  # noqa: E402
 from gateway.embeddings.onnx_minilm import OnnxMiniLM  # noqa: E402
-from gateway.settings.schema import OnnxEmbedderSpec  # noqa: E402
+from gateway.settings.backend_types import OnnxEmbedderSpec  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "semantic_cache" / "pairs.jsonl"
 THRESHOLDS = [round(0.80 + 0.01 * i, 2) for i in range(16)]

@@ -12,14 +12,14 @@ from gateway.backends.llama_cpp import LlamaCppBackend
 from gateway.backends.onnx_embedder import OnnxEmbedderBackend
 from gateway.backends.openai_compat import OpenAICompatBackend
 from gateway.model_files import ModelFileError
-from gateway.settings.loader import ConfigError
-from gateway.settings.schema import (
+from gateway.settings.backend_types import (
     FakeBackendSpec,
     LlamaCppSpec,
     OnnxEmbedderSpec,
     OpenAIBackendSpec,
-    Settings,
 )
+from gateway.settings.loader import ConfigError
+from gateway.settings.schema import Settings
 
 
 def discovers(settings: Settings, name: str) -> bool:

@@ -16,10 +16,11 @@ from gateway.cli_keys import add_keys_parser, run_keys
 from gateway.cli_rag import add_rag_parser, run_rag
 from gateway.cli_verify import add_verify_parser, run_verify
 from gateway.cli_workflow import add_workflow_parser, run_workflow_cli
+from gateway.settings.backend_types import OpenAIBackendSpec
 from gateway.settings.checks import policy_warnings
 from gateway.settings.defaults import upstream_document
 from gateway.settings.loader import ConfigError, load_settings, parse_settings
-from gateway.settings.schema import OpenAIBackendSpec, Settings
+from gateway.settings.schema import Settings
 
 CONFIG_ENV = "GATEWAY_CONFIG"
 

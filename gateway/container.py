@@ -51,11 +51,9 @@ from gateway.resilience.concurrency import RouteLimit
 from gateway.resilience.redis_client import connect_redis
 from gateway.resilience.target_policy import TargetPolicy
 from gateway.route_catalog import catalog_entry, route_choosers
+from gateway.settings.backend_types import OpenAIBackendSpec
 from gateway.settings.loader import ConfigError
-from gateway.settings.schema import (
-    OpenAIBackendSpec,
-    Settings,
-)
+from gateway.settings.schema import Settings
 from gateway.tool_wiring import GatewayToolSet
 from middleware.background_writer import BackgroundWriter
 from policies.audit import AuditLog

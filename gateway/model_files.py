@@ -13,7 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.settings.schema import LocalModelSpec
+from gateway.settings.backend_types import LocalModelSpec
 
 GGUF_MAGIC = b"GGUF"
 _HASH_CHUNK = 4 * 1024 * 1024

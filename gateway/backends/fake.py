@@ -15,7 +15,7 @@ from gateway.errors import BadGatewayError, InvalidRequestError, UpstreamStatusE
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
 from gateway.protocol.raw import RawFields, from_struct
-from gateway.settings.schema import FakeBackendSpec
+from gateway.settings.backend_types import FakeBackendSpec
 
 _STALL_SECONDS = 3600.0
 

@@ -23,7 +23,7 @@ from gateway.errors import InvalidRequestError
 from gateway.model_files import ModelFileError
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import RawFields, decode_fields
-from gateway.settings.schema import OnnxEmbedderSpec
+from gateway.settings.backend_types import OnnxEmbedderSpec
 
 _encoder = msgspec.json.Encoder()
 

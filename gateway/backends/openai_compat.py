@@ -29,7 +29,7 @@ from gateway.backends.upstream_errors import (
 )
 from gateway.errors import BadGatewayError, UpstreamStatusError
 from gateway.protocol.raw import RawFields, decode_fields, encode_fields, raw
-from gateway.settings.schema import OpenAIBackendSpec, Timeouts
+from gateway.settings.backend_types import OpenAIBackendSpec, Timeouts
 
 _DONE = b"[DONE]"
 _FINISH_MARK = re.compile(rb'"finish_reason"\s*:\s*"')

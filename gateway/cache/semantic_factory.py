@@ -7,7 +7,8 @@ from __future__ import annotations
 from gateway.cache.semantic import SemanticIndex, threaded
 from gateway.cache.semantic_layer import SemanticLayer
 from gateway.embeddings.onnx_minilm import OnnxMiniLM
-from gateway.settings.schema import OnnxEmbedderSpec, Settings
+from gateway.settings.backend_types import OnnxEmbedderSpec
+from gateway.settings.schema import Settings
 
 
 def uses_semantic(settings: Settings) -> bool:

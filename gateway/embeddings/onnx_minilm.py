@@ -19,7 +19,7 @@ import numpy as np
 from gateway.model_files import ModelFile, check, package_dir
 
 if TYPE_CHECKING:
-    from gateway.settings.schema import OnnxEmbedderSpec
+    from gateway.settings.backend_types import OnnxEmbedderSpec
 
 MAX_TOKENS = 256  # MiniLM was trained on 256-token windows
 DIMENSIONS = 384

@@ -1,16 +1,8 @@
 """The policy file: typed schema, loader with env overrides, the embedded default."""
 
+from gateway.settings.backend_types import BackendSpec, FakeBackendSpec, OpenAIBackendSpec, Timeouts
 from gateway.settings.loader import ConfigError, load_settings, parse_settings
-from gateway.settings.schema import (
-    BackendSpec,
-    FakeBackendSpec,
-    ModelRoute,
-    OpenAIBackendSpec,
-    Retries,
-    Server,
-    Settings,
-    Timeouts,
-)
+from gateway.settings.schema import ModelRoute, Retries, Server, Settings
 
 __all__ = [
     "BackendSpec",

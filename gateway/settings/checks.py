@@ -9,8 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from gateway.settings.backend_types import OnnxEmbedderSpec
 from gateway.settings.content_policies import NER_ENTITIES
-from gateway.settings.schema import OnnxEmbedderSpec, Settings
+from gateway.settings.schema import Settings
 
 # all-MiniLM-L6-v2's window, the one `onnx_embedder` model family (see its module).
 MINILM_WINDOW = 256

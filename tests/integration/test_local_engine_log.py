@@ -18,7 +18,7 @@ from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.loader import describe_gguf, load_llama
 from gateway.backends.llama_cpp.registry import VOCAB_CONTEXT
 from gateway.model_files import ModelFile
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.backend_types import LlamaCppSpec
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -30,7 +30,7 @@ from gateway.backends.llama_cpp.request_plan import json_grammar, plan_chat
 from gateway.errors import InvalidRequestError
 from gateway.model_files import ModelFile
 from gateway.protocol.chat import ChatCompletionRequest
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.backend_types import LlamaCppSpec
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SEEDS = 2  # per example, decoded together in one batch

@@ -15,7 +15,7 @@ import pytest
 
 from gateway.backends.llama_cpp.loader import describe_gguf, load_llama
 from gateway.model_files import ModelFile
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.backend_types import LlamaCppSpec
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

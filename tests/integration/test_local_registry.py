@@ -13,7 +13,7 @@ from gateway.backends.llama_cpp import registry
 from gateway.backends.llama_cpp.registry import LocalModels
 from gateway.errors import ModelNotFoundError
 from gateway.model_files import ModelFile, discover
-from gateway.settings.schema import LlamaCppSpec, LocalModelSpec
+from gateway.settings.backend_types import LlamaCppSpec, LocalModelSpec
 
 pytestmark = pytest.mark.anyio
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

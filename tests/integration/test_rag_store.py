@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gateway.embeddings.onnx_minilm import OnnxMiniLM
-from gateway.settings.schema import OnnxEmbedderSpec
+from gateway.settings.backend_types import OnnxEmbedderSpec
 from tests.unit.test_rag_chunking import make_pdf
 from tools.rag import AsyncKnowledgeStore, KnowledgeStore, RagError
 from tools.rag.table import has_vector_index

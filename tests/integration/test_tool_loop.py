@@ -24,7 +24,8 @@ from gateway.pipeline.pipeline import Pipeline
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.raw import decode_fields
 from gateway.resilience.target_policy import TargetPolicy
-from gateway.settings.schema import FakeBackendSpec, Retries
+from gateway.settings.backend_types import FakeBackendSpec
+from gateway.settings.schema import Retries
 from gateway.settings.tool_types import Tools
 from routers import CatalogEntry, ModelCatalog, StaticRouter
 

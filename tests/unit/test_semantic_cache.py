@@ -30,7 +30,7 @@ from gateway.protocol.chat import (
     SystemMessage,
     UserMessage,
 )
-from gateway.settings.schema import OnnxEmbedderSpec
+from gateway.settings.backend_types import OnnxEmbedderSpec
 
 PAIRS = Path(__file__).resolve().parents[1] / "data" / "semantic_cache" / "pairs.jsonl"
 # Chosen on the tune split by bench/semantic_cache.py (lowest threshold whose guarded

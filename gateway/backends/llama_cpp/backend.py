@@ -29,7 +29,7 @@ from gateway.errors import GatewayTimeoutError, InvalidRequestError
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.embeddings import EmbeddingRequest
 from gateway.protocol.raw import RawFields, decode_fields
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.backend_types import LlamaCppSpec
 
 _END = object()
 _encoder = msgspec.json.Encoder()

@@ -12,7 +12,7 @@ from gateway.backends.llama_cpp.loader import context_window
 from gateway.errors import RateLimitError
 from gateway.model_files import ModelFile
 from gateway.resilience.priority_gate import PriorityGate
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.backend_types import LlamaCppSpec
 
 
 @dataclass(frozen=True, slots=True)

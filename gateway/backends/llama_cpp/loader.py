@@ -7,7 +7,7 @@ import functools
 from typing import Any
 
 from gateway.model_files import ModelFile, ModelFileError
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.backend_types import LlamaCppSpec
 
 
 def context_window(model: ModelFile, spec: LlamaCppSpec) -> int:

@@ -26,7 +26,7 @@ from gateway.model_files import (
     discover,
     locate,
 )
-from gateway.settings.schema import LlamaCppSpec
+from gateway.settings.backend_types import LlamaCppSpec
 
 log = logging.getLogger("gateway.llama_cpp")
 _MB = 1024 * 1024
