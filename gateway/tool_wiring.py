@@ -23,8 +23,9 @@ from gateway.settings.tool_types import Tools, VerifySettings
 from gateway.settings.workflow_types import Workflows
 from gateway.tool_adapter import RegistryTools
 from gateway.verify_service import VerifyService
-from gateway.workflow_service import WorkflowService, workflow_inputs
+from gateway.workflow_service import WorkflowService, load_specs, tool_names
 from tools.base import Tool
+from tools.builtin import builtin_tools
 from tools.rag.tool import search_knowledge_tool
 from tools.registry import ToolRegistry, UnknownToolsError
 from tools.sources import build_registry
@@ -62,8 +63,7 @@ class GatewayToolSet:
         self.verify = VerifyService(settings)
         self.rag = RagService(settings)
         self.workflows = WorkflowService(settings, lambda: self.registry, pipeline, env)
-        self.registry = _registry(settings, env, self._services())
-        self.workflows.load()
+        self.registry, self.workflows.specs = _registry(settings, env, self._services())
         self._started = False
 
     def _services(self) -> _Services:
@@ -84,13 +84,10 @@ class GatewayToolSet:
     def prepare(self, settings: Settings) -> Prepared:
         """For a reload: the new file's registry when `tools:` changed (not yet started),
         checked against its routes, and its workflows; raises `ConfigError`."""
-        fresh = None
-        if _registry_spec(settings) == self._spec:
-            _check(self.registry, settings)
-        else:
-            fresh = _registry(settings, self._env, self._services())
-        specs = WorkflowService.prepare(settings, fresh or self.registry)
-        return Prepared(fresh, specs)
+        if _registry_spec(settings) != self._spec:
+            return Prepared(*_registry(settings, self._env, self._services()))
+        _check(self.registry, settings)
+        return Prepared(None, load_specs(settings, tool_names(settings, self.registry)))
 
     async def install(self, settings: Settings, prepared: Prepared) -> None:
         self.verify.reconfigure(settings)
@@ -125,11 +122,12 @@ def check_tools(settings: Settings, env: Mapping[str, str]) -> None:
     """Raise `ConfigError` for tools routes name that no built-in or server provides (or
     a server entry that cannot be used); nothing is started."""
     # Opens nothing: no worker, no store, no database.
-    workflows = WorkflowService(settings, lambda: registry, _no_pipeline, env)
-    registry = _registry(
-        settings, env, _Services(VerifyService(settings), RagService(settings), workflows)
-    )
-    workflows.load()
+    workflows = WorkflowService(settings, _no_registry, _no_pipeline, env)
+    _registry(settings, env, _Services(VerifyService(settings), RagService(settings), workflows))
+
+
+def _no_registry() -> ToolRegistry:
+    raise RuntimeError("`gateway check` runs no workflow")
 
 
 def _no_pipeline() -> Pipeline:
@@ -143,13 +141,21 @@ class _Services:
     workflows: WorkflowService
 
 
-def _registry(settings: Settings, env: Mapping[str, str], services: _Services) -> ToolRegistry:
+def _registry(
+    settings: Settings, env: Mapping[str, str], services: _Services
+) -> tuple[ToolRegistry, dict[str, WorkflowSpec]]:
+    """The registry of `settings`, checked against its routes, and its workflows, checked
+    against the registry's tools (each file read once); raises `ConfigError`."""
     extra: list[Tool] = [VerifyTool(services.verify)]
     if settings.rag is not None:
         collections = {name: c.description for name, c in settings.rag.collections.items()}
         extra.append(search_knowledge_tool(services.rag, collections))
+    specs: dict[str, WorkflowSpec] = {}
     if settings.workflows is not None:
-        listed = workflow_inputs(settings)
+        # The tools steps may name, known before the registry is: it holds these and MCP's.
+        names = [t.name for t in (*builtin_tools(), *extra)] + [RunWorkflowTool.name]
+        specs = load_specs(settings, None if settings.tools.mcp_servers else names)
+        listed = {name: dict(s.inputs) for name, s in specs.items()}
         spec = settings.workflows
         extra.append(
             RunWorkflowTool(services.workflows.require, listed, lambda: spec.tool_wait_seconds)
@@ -159,7 +165,7 @@ def _registry(settings: Settings, env: Mapping[str, str], services: _Services) -
     except ValueError as exc:  # a server entry that cannot be used (a missing variable)
         raise ConfigError("the tools", [f"$.tools.mcp_servers: {exc}"]) from None
     _check(registry, settings)
-    return registry
+    return registry, specs
 
 
 def _registry_spec(settings: Settings) -> tuple[Tools, Rag | None, Workflows | None]:

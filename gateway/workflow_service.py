@@ -50,16 +50,7 @@ def load_specs(settings: Settings, tool_names: Iterable[str] | None) -> dict[str
     return dict(found.specs)
 
 
-def workflow_inputs(settings: Settings) -> dict[str, dict[str, str]]:
-    """Each workflow's declared inputs, for the `run_workflow` tool's description; {} while
-    the files have problems (`WorkflowService.load` reports every one, tools included)."""
-    try:
-        return {name: dict(s.inputs) for name, s in load_specs(settings, None).items()}
-    except ConfigError:
-        return {}
-
-
-def known_tools(settings: Settings, registry: ToolRegistry) -> list[str] | None:
+def tool_names(settings: Settings, registry: ToolRegistry) -> list[str] | None:
     """The tool names workflow steps may use, or None when MCP servers make that open."""
     if settings.tools.mcp_servers:
         return None
@@ -74,7 +65,8 @@ class WorkflowService:
         pipeline: Callable[[], Pipeline],
         env: Mapping[str, str],
     ) -> None:
-        """Loads nothing: `load` once the registry exists (steps name its tools)."""
+        """Loads nothing: `specs` are set by whoever builds the registry (their steps name
+        its tools: `gateway.tool_wiring`)."""
         self._settings = settings
         self._env = env
         self._registry = registry
@@ -96,10 +88,6 @@ class WorkflowService:
         assert spec is not None
         return spec
 
-    def load(self) -> None:
-        """Validate the files against the routes and the registry's tools (`ConfigError`)."""
-        self.specs = load_specs(self._settings, known_tools(self._settings, self._registry()))
-
     async def start(self) -> None:
         if not self.enabled:
             return
@@ -112,12 +100,6 @@ class WorkflowService:
         )
         await self.engine.start()
         log.info("workflows ready", extra={"workflows": sorted(self.specs)})
-
-    @staticmethod
-    def prepare(settings: Settings, registry: ToolRegistry) -> dict[str, WorkflowSpec]:
-        """A reloaded file's workflows, validated against the registry it will run with
-        (raises `ConfigError`), not yet live."""
-        return load_specs(settings, known_tools(settings, registry))
 
     def install(self, settings: Settings, specs: dict[str, WorkflowSpec]) -> None:
         old = self._settings.workflows
