@@ -27,12 +27,13 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from msgspec import UNSET, Meta, UnsetType
 
-from gateway.api.caller import request_tenant
-from gateway.api.decoding import check_content_type, decode_json
+from gateway.api.caller import json_body, request_tenant
+from gateway.api.decoding import decode_json
 from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.rag_service import RagService
 
 _encoder = msgspec.json.Encoder()
+_EMPTY = "The request body is empty: send a JSON object."
 _MAX_FILES = 100
 
 
@@ -75,7 +76,7 @@ def rag_handlers(service: Callable[[], RagService]) -> list[HTTPRouteHandler]:
         live = service()
         tenant = request_tenant(request)
         collection = live.collection(name, tenant)
-        body = decode_json(await _body(request), _search.decode)
+        body = decode_json(await json_body(request, _EMPTY), _search.decode)
         results = await live.search(
             body.query,
             collection,
@@ -141,14 +142,6 @@ def rag_handlers(service: Callable[[], RagService]) -> list[HTTPRouteHandler]:
     return [collections, search, upload, documents, remove]
 
 
-async def _body(request: Request[Any, Any, Any]) -> bytes:
-    check_content_type(list(request.scope["headers"]))
-    body = await request.body()
-    if not body.strip():
-        raise InvalidRequestError("The request body is empty: send a JSON object.")
-    return body
-
-
 async def _files(request: Request[Any, Any, Any]) -> list[tuple[str, bytes]]:
     """The uploaded documents as (source, bytes): multipart files or JSON."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
@@ -160,7 +153,7 @@ async def _files(request: Request[Any, Any, Any]) -> list[tuple[str, bytes]]:
         if len(files) > _MAX_FILES:
             raise InvalidRequestError(f"At most {_MAX_FILES} files per upload.")
         return [(f.filename or "upload", await f.read()) for f in files]
-    body = await _body(request)
+    body = await json_body(request, _EMPTY)
     shape = decode_json(body, _any.decode)
     if isinstance(shape, dict) and "documents" in shape:
         items = decode_json(body, _many.decode).documents

@@ -15,7 +15,8 @@ import msgspec
 from litestar import Request, Response, post
 from litestar.handlers import HTTPRouteHandler
 
-from gateway.api.decoding import check_content_type, decode_json
+from gateway.api.caller import json_body
+from gateway.api.decoding import decode_json
 from gateway.errors import InvalidRequestError, NotFoundError
 from gateway.verify_service import VerifyService
 from tools.verify.tool import VerifyArgs
@@ -33,13 +34,10 @@ def verify_handlers(service: Callable[[], VerifyService]) -> list[HTTPRouteHandl
                 "`/v1/tools/verify` is turned off on this gateway (tools.verify.endpoint).",
                 code="unknown_url",
             )
-        check_content_type(list(request.scope["headers"]))
-        body = await request.body()
-        if not body.strip():
-            raise InvalidRequestError(
-                "The request body is empty: send the verify tool's JSON (`check`, "
-                "`variables`, ...)."
-            )
+        body = await json_body(
+            request,
+            "The request body is empty: send the verify tool's JSON (`check`, `variables`, ...).",
+        )
         args = decode_json(body, _decoder.decode)
         result = await live.verify(args.spec(), args.timeout())
         if result["verdict"] != "error":

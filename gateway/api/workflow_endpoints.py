@@ -25,8 +25,8 @@ from litestar.params import FromPath
 from litestar.response import Stream
 from msgspec import Meta
 
-from gateway.api.caller import request_tenant
-from gateway.api.decoding import check_content_type, decode_json
+from gateway.api.caller import json_body, optional_json_body, request_tenant
+from gateway.api.decoding import decode_json
 from gateway.errors import InvalidRequestError
 from gateway.workflow_service import WorkflowService
 
@@ -56,8 +56,8 @@ def workflow_handlers(service: Callable[[], WorkflowService]) -> list[HTTPRouteH
     @post("/v1/workflows/{name:str}/runs", status_code=200)
     async def start(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[bytes]:
         engine = service().require()
-        raw = await request.body()
-        body = decode_json(_checked(request, raw), _start.decode) if raw.strip() else StartBody()
+        raw = await optional_json_body(request)  # no body: no inputs
+        body = StartBody() if raw is None else decode_json(raw, _start.decode)
         tenant = request_tenant(request)
         run_id = await engine.start_run(name, body.inputs, tenant=tenant)
         state = await engine.get_run(run_id, tenant=tenant)
@@ -111,10 +111,8 @@ def workflow_handlers(service: Callable[[], WorkflowService]) -> list[HTTPRouteH
         request: Request[Any, Any, Any], run_id: str, approve: bool
     ) -> Response[bytes]:
         engine = service().require()
-        raw = await request.body()
-        if not raw.strip():
-            raise InvalidRequestError('Name the approval step: {"step": ...}.', param="step")
-        body = decode_json(_checked(request, raw), _decision.decode)
+        raw = await json_body(request, 'Name the approval step: {"step": ...}.')
+        body = decode_json(raw, _decision.decode)
         tenant = request_tenant(request)
         decide = engine.approve if approve else engine.reject
         await decide(run_id, body.step, body.comment, tenant=tenant)
@@ -122,11 +120,6 @@ def workflow_handlers(service: Callable[[], WorkflowService]) -> list[HTTPRouteH
         return _json({"object": "workflow.run", **state})
 
     return [listing, start, status, events, approve, reject, cancel]
-
-
-def _checked(request: Request[Any, Any, Any], raw: bytes) -> bytes:
-    check_content_type(list(request.scope["headers"]))
-    return raw
 
 
 def _after(request: Request[Any, Any, Any]) -> int:

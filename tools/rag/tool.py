@@ -18,16 +18,22 @@ from tools.base import ToolContext, ToolError
 from tools.rag.passages import render_passages
 from tools.rag.records import SearchResult
 
+Query = Annotated[
+    str,
+    Meta(min_length=1, max_length=2000, description="What to look for: a question or keywords."),
+]
+Count = Annotated[int, Meta(ge=1, le=50, description="How many passages (default 5).")]
+
+
+class SearchOneArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The arguments when there is one collection to search: nothing to choose."""
+
+    query: Query
+    k: Count | UnsetType = UNSET
+
 
 class SearchKnowledgeArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    query: Annotated[
-        str,
-        Meta(
-            min_length=1,
-            max_length=2000,
-            description="What to look for: a question or keywords.",
-        ),
-    ]
+    query: Query
     collection: (
         Annotated[
             str,
@@ -35,23 +41,7 @@ class SearchKnowledgeArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
         ]
         | UnsetType
     ) = UNSET
-    k: (
-        Annotated[int, Meta(ge=1, le=50, description="How many passages (default 5).")] | UnsetType
-    ) = UNSET
-
-
-class SearchOneArgs(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The arguments when there is one collection to search: nothing to choose."""
-
-    query: Annotated[
-        str,
-        Meta(
-            min_length=1, max_length=2000, description="What to look for: a question or keywords."
-        ),
-    ]
-    k: (
-        Annotated[int, Meta(ge=1, le=50, description="How many passages (default 5).")] | UnsetType
-    ) = UNSET
+    k: Count | UnsetType = UNSET
 
 
 class Searches(Protocol):
