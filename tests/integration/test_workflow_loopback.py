@@ -73,6 +73,17 @@ class CounterServer:
             event = self._arrived.setdefault(name, threading.Event())
         return event.wait(timeout)
 
+    def idle(self, timeout: float) -> bool:
+        """Whether every request's handler has finished within `timeout` (a client has its
+        answer a moment before the handler's bookkeeping ends)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.in_flight == 0:
+                    return True
+            time.sleep(0.01)
+        return False
+
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         parts = urlsplit(handler.path)
         name = parts.path.rsplit("/", 1)[-1]
@@ -125,6 +136,6 @@ def test_counter_server_counts_blocks_and_fails() -> None:
         assert server.in_flight == 1
         server.release("y")
         thread.join(5)
-        assert server.in_flight == 0
+        assert server.idle(5) and server.in_flight == 0
     finally:
         server.stop()
