@@ -17,8 +17,10 @@ from gateway.api.completions import completion_handlers
 from gateway.api.errors import render_error
 from gateway.api.health import health_handlers
 from gateway.api.mcp_endpoint import mcp_handler
+from gateway.api.messages_endpoint import messages_handlers
 from gateway.api.models import model_handlers
 from gateway.api.rag_endpoints import rag_handlers
+from gateway.api.responses_endpoint import responses_handlers
 from gateway.api.usage import usage_handlers
 from gateway.api.verify_endpoint import verify_handlers
 from gateway.api.workflow_endpoints import workflow_handlers
@@ -53,13 +55,14 @@ def create_app(
     # Built first so that shutdown can write out the access-log lines still queued.
     access_log = BackgroundWriter(sys.stderr.buffer, name="access-log")
     mcp_route, mcp_endpoint = mcp_handler(lambda: container.tool_set.registry)
+    deadline = lambda: container.settings.defaults.deadline_seconds  # noqa: E731
     app = Litestar(
         route_handlers=[
-            *completion_handlers(
-                lambda: container.pipeline,
-                server,
-                lambda: container.settings.defaults.deadline_seconds,
+            *completion_handlers(lambda: container.pipeline, server, deadline),
+            *responses_handlers(
+                lambda: container.pipeline, server, lambda: container.responses, deadline
             ),
+            *messages_handlers(lambda: container.pipeline, server, deadline),
             *model_handlers(lambda: container.catalog, container.created),
             *health_handlers(
                 container.not_ready,

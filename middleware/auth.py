@@ -66,7 +66,7 @@ class AuthMiddleware:
                 return
             record = await self._key_of(scope)
             if record is None:
-                await send_error_response(send, _refused())
+                await send_error_response(send, _refused(), path)
                 return
             ctx = scope.get(CONTEXT_SCOPE_KEY)
             if isinstance(ctx, RequestContext):

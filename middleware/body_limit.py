@@ -53,4 +53,4 @@ class BodyLimitMiddleware:
             await drain_body(
                 receive, max_bytes=self.drain_max_bytes, max_seconds=self.drain_max_seconds
             )
-        await send_error_response(send, payload_too_large(self.max_bytes))
+        await send_error_response(send, payload_too_large(self.max_bytes), scope["path"])

@@ -23,7 +23,8 @@ def as_gateway_error(exc: Exception) -> GatewayError:
         message = {
             404: (
                 "Unknown URL. This gateway serves POST /v1/chat/completions, "
-                "POST /v1/completions, POST /v1/embeddings, GET /v1/models, "
+                "POST /v1/completions, POST /v1/embeddings, POST /v1/responses, "
+                "POST /v1/messages, GET /v1/models, "
                 "GET /v1/models/{id}, GET /healthz, GET /readyz and GET /metrics "
                 "(see the README's Endpoints section)."
             ),
@@ -37,7 +38,7 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     error = as_gateway_error(exc)
     if error.status_code >= 500 and not isinstance(exc, GatewayError):
         log.error("unhandled error on %s", request.url.path, exc_info=exc)
-    rendered = render_error_response(error)
+    rendered = render_error_response(error, request.url.path)
     return Response(
         content=rendered.body,
         status_code=rendered.status,

@@ -38,6 +38,10 @@ class AnswerStore(Protocol):
 
     async def set(self, key: str, value: bytes, ttl: float) -> None: ...
 
+    async def delete(self, key: str) -> bool:
+        """Delete one entry; whether it was there."""
+        ...
+
     async def clear(self, tenant: str | None, route: str | None) -> int:
         """Delete the entries of a tenant, a route, both or (None, None) all; returns how
         many went."""
@@ -84,6 +88,11 @@ class MemoryAnswerStore:
         while len(self._lru) > self._max_entries or self._bytes > self._max_bytes:
             await self._drop(next(iter(self._lru)))
 
+    async def delete(self, key: str) -> bool:
+        there = await self.get(key) is not None
+        await self._drop(key)
+        return there
+
     async def clear(self, tenant: str | None, route: str | None) -> int:
         t = None if tenant is None else tenant.encode().hex()
         r = None if route is None else route.encode().hex()
@@ -128,6 +137,10 @@ class RedisAnswerStore:
     async def set(self, key: str, value: bytes, ttl: float) -> None:
         async with asyncio.timeout(self._timeout):
             await self._cache.set(key, value, ttl=float(ttl))
+
+    async def delete(self, key: str) -> bool:
+        async with asyncio.timeout(self._timeout):
+            return bool(await self._client.unlink(key))
 
     async def clear(self, tenant: str | None, route: str | None) -> int:
         removed = 0

@@ -85,6 +85,10 @@ class OpenAITokens:
             raise _unknown(_first_undecodable(vocabulary, kept), vocabulary.size) from None
         return data.decode("utf-8", errors="replace")
 
+    def count(self, text: str) -> int:
+        """How many cl100k_base tokens `text` takes (special-token names count as text)."""
+        return len(self._loaded().encoding.encode_ordinary(text))
+
     def decode_batch(self, batches: Sequence[Sequence[int]]) -> list[str]:
         return [self.decode(ids) for ids in batches]
 

@@ -2,7 +2,9 @@
 
 Order: `message_start`; per block `content_block_start`, `content_block_delta`...,
 `content_block_stop` (text first, then one `tool_use` block per tool call, each closed
-before the next opens); `message_delta` (stop_reason, usage) and `message_stop`. The
+before the next opens: the arguments of a parallel call an upstream interleaves with the
+open one's are held back and sent whole once it closes); `message_delta` (stop_reason,
+usage) and `message_stop`. The
 `message_delta` waits for `finish()`, because the usage chunk follows the finish reason.
 """
 
@@ -51,7 +53,10 @@ class MessagesStream:
         self._started = False
         self._index = -1  # the open block's index, -1 when none is open
         self._open_kind: str | None = None
-        self._calls: dict[int, int] = {}  # chat tool-call index -> block index
+        # Chat tool-call index -> argument pieces held back (for a call still waiting).
+        self._calls: dict[int, list[str]] = {}
+        self._waiting: list[tuple[Json, list[str]]] = []
+        self._streaming: int | None = None  # the call whose block is open
         self._choice: Json = {}
         self._usage: Json | None = None
         self._model = request.model
@@ -86,6 +91,7 @@ class MessagesStream:
             text = delta.get("content") or delta.get("refusal")
             if text:
                 if self._open_kind != "text":
+                    events.extend(self._close_all())
                     events.extend(self._open({"type": "text", "text": ""}, "text"))
                 delta_body = {"type": "text_delta", "text": text}
                 events.append(self._delta(delta_body))
@@ -106,12 +112,32 @@ class MessagesStream:
                 "name": function.get("name") or "",
                 "input": {},
             }
-            events.extend(self._open(block, "tool"))
-            self._calls[index] = self._index
+            self._calls[index] = []
+            if self._open_kind == "tool":
+                # Blocks never interleave: a parallel call waits until the open one closes.
+                self._waiting.append((block, self._calls[index]))
+            else:
+                events.extend(self._open(block, "tool"))
+                self._streaming = index
         arguments = function.get("arguments")
-        # Upstreams stream calls one after another; a late piece of a closed block is lost.
-        if arguments and self._calls[index] == self._index:
-            events.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
+        if arguments:
+            if index == self._streaming:
+                events.append(self._delta({"type": "input_json_delta", "partial_json": arguments}))
+            else:
+                self._calls[index].append(arguments)
+        return events
+
+    def _close_all(self) -> list[Json]:
+        """Close the open block, then send each waiting call as a whole block in turn."""
+        events = self._close()
+        for block, pieces in self._waiting:
+            events.extend(self._open(block, "tool"))
+            if pieces:
+                partial = {"type": "input_json_delta", "partial_json": "".join(pieces)}
+                events.append(self._delta(partial))
+            events.extend(self._close())
+        self._waiting.clear()
+        self._streaming = None
         return events
 
     def _open(self, block: Json, kind: str) -> list[Json]:
@@ -136,7 +162,7 @@ class MessagesStream:
         if error is not None:
             _, body = anthropic_error(error.status_code, error.message)
             return [*events, {"type": "error", "error": body["error"]}]
-        events.extend(self._close())
+        events.extend(self._close_all())
         reason, sequence = stop_reason(self._choice, self._request)
         usage = message_usage(self._usage)
         events.append(

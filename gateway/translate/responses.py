@@ -340,3 +340,33 @@ def chat_to_response(
         usage=response_usage(chat_reply.get("usage")),
         incomplete_details=incomplete,
     )
+
+
+def output_messages(output: list[Json]) -> list[Json]:
+    """A response's output items as the chat messages a later turn continues from (what
+    `previous_response_id` chains): one assistant message with its text and calls."""
+    texts: list[str] = []
+    calls: list[Json] = []
+    for item in output:
+        if item.get("type") == "message":
+            for part in item.get("content") or []:
+                text = part.get("text") or part.get("refusal")
+                if isinstance(text, str):
+                    texts.append(text)
+        elif item.get("type") == "function_call":
+            calls.append(
+                {
+                    "id": item.get("call_id", ""),
+                    "type": "function",
+                    "function": {
+                        "name": item.get("name", ""),
+                        "arguments": item.get("arguments", ""),
+                    },
+                }
+            )
+    if not texts and not calls:
+        return []
+    message: Json = {"role": "assistant", "content": "".join(texts) if texts else None}
+    if calls:
+        message["tool_calls"] = calls
+    return [message]

@@ -5,7 +5,9 @@ Event order follows the API: `response.created`, `response.in_progress`; per mes
 `content_part.done`, `output_item.done`; per function call `output_item.added`,
 `function_call_arguments.delta`..., `function_call_arguments.done`, `output_item.done`; then
 `response.completed` (or `response.incomplete` when cut off, as the API does) with the whole
-response and usage. An item is closed when the next one starts, so items never interleave.
+response and usage. An item is closed when the next one starts, so items never interleave:
+upstreams that interleave the arguments of parallel calls have the later calls held back
+and streamed, each whole, once the open one closes.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class ResponsesStream:
         self._items: list[_Item] = []
         self._current: _Item | None = None
         self._calls: dict[int, _Item] = {}  # chat tool-call index -> its item
+        self._waiting: list[_Item] = []  # parallel calls after the open one, in order
         self._messages = 0
         self._finish_reason: str | None = None
         self._usage: Json | None = None
@@ -117,8 +120,8 @@ class ResponsesStream:
         events: list[Json] = []
         item = self._current
         if item is None or item.is_call:
-            events.extend(self._close_current())
-            item = _Item(message_item_id(self._response_id, self._messages), len(self._items))
+            events.extend(self._close_all())
+            item = _Item(message_item_id(self._response_id, self._messages), -1)
             self._messages += 1
             self._open(item, events)
             events.append(
@@ -149,32 +152,48 @@ class ResponsesStream:
         function = call.get("function") or {}
         item = self._calls.get(index)
         if item is None:
-            events.extend(self._close_current())
             item = _Item(
                 call_item_id(self._response_id, len(self._calls)),
-                len(self._items),
+                -1,
                 call_id=call.get("id") or f"call_{index}",
                 name=function.get("name") or "",
             )
             self._calls[index] = item
-            self._open(item, events)
+            current = self._current
+            if current is not None and current.is_call:
+                # Items never interleave: a parallel call waits until the open one closes.
+                self._waiting.append(item)
+            else:
+                events.extend(self._close_current())
+                self._open(item, events)
         arguments = function.get("arguments")
         if arguments:
             item.text.append(arguments)
-            # Upstreams stream calls one after another; a late piece of an already closed
-            # call still reaches the final arguments (response.completed), not the deltas.
-            if item.open:
-                events.append(
-                    self._event(
-                        "response.function_call_arguments.delta",
-                        item_id=item.item_id,
-                        output_index=item.output_index,
-                        delta=arguments,
-                    )
-                )
+            if item is self._current:
+                events.append(self._arguments_delta(item, arguments))
+        return events
+
+    def _arguments_delta(self, item: _Item, arguments: str) -> Json:
+        return self._event(
+            "response.function_call_arguments.delta",
+            item_id=item.item_id,
+            output_index=item.output_index,
+            delta=arguments,
+        )
+
+    def _close_all(self, status: str = "completed") -> list[Json]:
+        """Close the open item, then stream each waiting call in turn."""
+        events = self._close_current(status)
+        while self._waiting:
+            item = self._waiting.pop(0)
+            self._open(item, events)
+            if item.text:
+                events.append(self._arguments_delta(item, "".join(item.text)))
+            events.extend(self._close_current(status))
         return events
 
     def _open(self, item: _Item, events: list[Json]) -> None:
+        item.output_index = len(self._items)
         self._items.append(item)
         self._current = item
         events.append(
@@ -222,7 +241,7 @@ class ResponsesStream:
             )
             return [*events, self._event("response.failed", response=response)]
         status, incomplete = response_status(self._finish_reason)
-        events.extend(self._close_current("incomplete" if status == "incomplete" else "completed"))
+        events.extend(self._close_all("incomplete" if status == "incomplete" else "completed"))
         response = self._response(
             status, usage=response_usage(self._usage), incomplete_details=incomplete
         )
