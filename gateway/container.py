@@ -50,6 +50,7 @@ from gateway.resilience.breaker_wire import default_replica_id
 from gateway.resilience.concurrency import RouteLimit
 from gateway.resilience.redis_client import connect_redis
 from gateway.resilience.target_policy import TargetPolicy
+from gateway.response_store import ResponseStore
 from gateway.route_catalog import catalog_entry, route_choosers
 from gateway.settings.backend_types import OpenAIBackendSpec
 from gateway.settings.loader import ConfigError
@@ -124,6 +125,10 @@ class Container:
             settings, build_backends(settings, self._env, self.pool), self._policy_book(settings)
         )
         self.keys = KeyTable.from_settings(settings, self.redis)
+        # Built once: stored responses outlive reloads (their limits are read at startup).
+        self.responses = ResponseStore.build(
+            settings.state.responses, self.redis, settings.state.timeout_seconds
+        )
         self._retired: set[asyncio.Task[None]] = set()
         self._started = False
 

@@ -3,8 +3,8 @@ capabilities) and the choosers of classifying routes (`route_by`)."""
 
 from __future__ import annotations
 
-from gateway.settings.backend_types import CapabilitiesSpec
 from gateway.settings.schema import ModelRoute, Settings
+from gateway.settings.upstream_types import CapabilitiesSpec
 from routers.base import DeclaredCapabilities
 from routers.catalog import CatalogEntry, CatalogTarget
 from routers.classifying import ComplexityChooser, IntentChooser, RouteChooser

@@ -29,7 +29,8 @@ from gateway.backends.upstream_errors import (
 )
 from gateway.errors import BadGatewayError, UpstreamStatusError
 from gateway.protocol.raw import RawFields, decode_fields, encode_fields, raw
-from gateway.settings.backend_types import OpenAIBackendSpec, Timeouts
+from gateway.settings.backend_types import OpenAIBackendSpec
+from gateway.settings.upstream_types import Timeouts
 
 _DONE = b"[DONE]"
 _FINISH_MARK = re.compile(rb'"finish_reason"\s*:\s*"')

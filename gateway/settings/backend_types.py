@@ -3,47 +3,14 @@ GGUF models, the local embedder, the scripted fake) and the timeouts of upstream
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta, field
 
-from gateway.settings.base_types import Config, EnvVarName, Name, PositiveSeconds
-
-
-class Timeouts(Config, frozen=True):
-    """Every upstream call is bounded: nothing waits forever."""
-
-    connect: PositiveSeconds = 5.0
-    # Until the upstream's first byte (a stall here is a 504, before the commit point).
-    first_byte: PositiveSeconds = 120.0
-    # Between two chunks once streaming (a stall here ends the stream with an error event).
-    idle: PositiveSeconds = 60.0
-
-
-class TimeoutOverrides(Config, frozen=True):
-    """A backend's own timeouts; unset fields come from `defaults.timeouts`."""
-
-    connect: PositiveSeconds | None = None
-    first_byte: PositiveSeconds | None = None
-    idle: PositiveSeconds | None = None
-
-    def over(self, base: Timeouts) -> Timeouts:
-        return Timeouts(
-            connect=self.connect or base.connect,
-            first_byte=self.first_byte or base.first_byte,
-            idle=self.idle or base.idle,
-        )
-
-
-class CapabilitiesSpec(Config, frozen=True):
-    """What a backend's (or one target's) models can do; a request that needs more goes
-    only to targets that can (none left: a 400 naming what is missing). Unset: assumed."""
-
-    tools: bool | None = None
-    json_schema: bool | None = None
-    images: bool | None = None
-    # The context window: a prompt surely longer than this skips the target.
-    context_tokens: Annotated[int, Meta(ge=1)] | None = None
+from gateway.settings.anthropic_types import AnthropicBackendSpec
+from gateway.settings.base_types import Config, EnvVarName, Name
+from gateway.settings.gemini_types import GeminiBackendSpec
+from gateway.settings.upstream_types import CapabilitiesSpec, TimeoutOverrides
 
 
 class OpenAIBackendSpec(Config, frozen=True, tag_field="type", tag="openai"):
@@ -142,4 +109,21 @@ class OnnxEmbedderSpec(Config, frozen=True, tag_field="type", tag="onnx_embedder
     batch_size: Annotated[int, Meta(ge=1, le=2048)] = 64
 
 
-BackendSpec = OpenAIBackendSpec | FakeBackendSpec | LlamaCppSpec | OnnxEmbedderSpec
+class PluginBackendSpec(Config, frozen=True, tag_field="type", tag="plugin"):
+    """A backend type an installed package registers (the `switchyard.backends` entry
+    points). Write it as `type: <the plugin's name>` with the plugin's own keys beside it;
+    the loader checks them against the plugin's configuration Struct and keeps them here."""
+
+    plugin: Name
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+BackendSpec = (
+    OpenAIBackendSpec
+    | AnthropicBackendSpec
+    | GeminiBackendSpec
+    | FakeBackendSpec
+    | LlamaCppSpec
+    | OnnxEmbedderSpec
+    | PluginBackendSpec
+)

@@ -15,7 +15,9 @@ from typing import Any
 import msgspec
 import yaml
 
+from gateway.settings.backend_types import BackendSpec
 from gateway.settings.checks import cross_check
+from gateway.settings.plugins import PluginError, installed_plugins, load_plugin
 from gateway.settings.schema import Settings
 from gateway.settings.yaml_load import load_yaml
 
@@ -121,6 +123,9 @@ def _decode_collecting(document: dict[str, Any], problems: list[str]) -> Setting
     """Decode every entry of the top-level collections on its own (so that paths name the
     entry and one bad entry does not hide the next), then the rest of the document."""
     data = _deep_copy(document)
+    backends = data.get("backends")
+    if isinstance(backends, dict):
+        _plugin_entries(backends, problems)
     info = msgspec.inspect.type_info(Settings)
     assert isinstance(info, msgspec.inspect.StructType)
     for field_info in info.fields:
@@ -147,6 +152,41 @@ def _decode_collecting(document: dict[str, Any], problems: list[str]) -> Setting
             data[name] = [e for i, e in enumerate(entries) if i not in bad]
     result = _collect(data, Settings, (), problems)
     return result if isinstance(result, Settings) else None
+
+
+def _built_in_backend_types() -> list[str]:
+    union = msgspec.inspect.type_info(BackendSpec)
+    assert isinstance(union, msgspec.inspect.UnionType)
+    return [str(t.tag) for t in union.types if isinstance(t, msgspec.inspect.StructType)]
+
+
+def _plugin_entries(backends: dict[Any, Any], problems: list[str]) -> None:
+    """`type: <plugin>` entries, checked against the plugin's own Struct (errors at the
+    entry's own paths), become `type: plugin` entries carrying the checked keys."""
+    built_in = _built_in_backend_types()
+    for name, entry in list(backends.items()):
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if not isinstance(kind, str) or kind in built_in:
+            continue
+        where = f"$.backends.{name}.type"
+        try:
+            plugin = load_plugin(kind)
+        except PluginError as exc:
+            problems.append(f"{where}: {exc}")
+            del backends[name]
+            continue
+        if plugin is None:
+            known = ", ".join([t for t in built_in if t != "plugin"] + installed_plugins())
+            problems.append(f"{where}: unknown backend type `{kind}` (known types: {known})")
+            del backends[name]
+            continue
+        config = {k: v for k, v in entry.items() if k != "type"}
+        before = len(problems)
+        checked = _collect(config, plugin.spec, ("backends", name), problems)
+        if checked is None or len(problems) > before:
+            del backends[name]
+            continue
+        backends[name] = {"type": "plugin", "plugin": kind, "config": config}
 
 
 def _collect(data: Any, typ: Any, base: tuple[str | int, ...], problems: list[str]) -> Any | None:

@@ -13,12 +13,13 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, field
 
-from gateway.settings.backend_types import BackendSpec, CapabilitiesSpec, OnnxEmbedderSpec, Timeouts
+from gateway.settings.backend_types import BackendSpec, OnnxEmbedderSpec
 from gateway.settings.base_types import Config, EnvVarName, Name, Port, PositiveSeconds, Share
 from gateway.settings.cache_types import CacheStore, RouteCache
 from gateway.settings.content_policies import Audit, PolicySet
 from gateway.settings.rag_types import Rag
 from gateway.settings.tool_types import ToolName, Tools
+from gateway.settings.upstream_types import CapabilitiesSpec, Timeouts
 from gateway.settings.workflow_types import Workflows
 
 
@@ -222,6 +223,18 @@ class ApiKey(Config, frozen=True):
     policy: Name | None = None
 
 
+class StoredResponses(Config, frozen=True):
+    """`/v1/responses` answers kept (unless a request says `store: false`) so that
+    `previous_response_id` chains a conversation and `GET /v1/responses/{id}` reads one
+    back. In Redis when `state.redis_url_env` is set (every replica sees them), else in
+    this process's memory, bounded by the two limits (least recently used go first)."""
+
+    # How long a response can be chained or read (OpenAI keeps them 30 days).
+    ttl_seconds: Annotated[float, Meta(gt=0)] = 30 * 86_400.0
+    max_entries: Annotated[int, Meta(ge=1)] = 10_000
+    max_bytes: Annotated[int, Meta(ge=1024)] = 256 * 1024 * 1024
+
+
 class State(Config, frozen=True):
     """Where state shared by replicas lives (embedded, per process, when unset)."""
 
@@ -234,6 +247,7 @@ class State(Config, frozen=True):
     on_unavailable: Literal["fail_open", "fail_closed"] = "fail_open"
     # Every Redis call is bounded by this (an unreachable Redis never hangs a request).
     timeout_seconds: Annotated[float, Meta(gt=0, le=10)] = 0.25
+    responses: StoredResponses = field(default_factory=StoredResponses)
 
 
 class Settings(Config, frozen=True):

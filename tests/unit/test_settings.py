@@ -44,7 +44,10 @@ def test_every_error_is_reported_with_its_path() -> None:
         "$.backends.up.timeouts: unknown key `idel` (allowed keys: connect, first_byte, idle)"
         in found
     )
-    assert "$.backends.odd.type: Invalid value 'carrier-pigeon'" in text
+    assert (
+        "$.backends.odd.type: unknown backend type `carrier-pigeon` (known types: openai, "
+        "anthropic, gemini, fake, llama_cpp, onnx_embedder)" in found
+    )
     assert "$.models[0].backend: Expected `str`, got `int`" in found
     assert len(found) == 7
 
