@@ -120,7 +120,8 @@ async def test_messages_errors_take_anthropics_shape(http: httpx.AsyncClient) ->
     assert unknown.status_code == 404
     assert unknown.json()["error"]["type"] == "not_found_error"
     oversized = await http.post(
-        "/v1/messages", content=b"x" * (SETTINGS["server"]["max_body_bytes"] + 1)
+        "/v1/messages",
+        content=b"x" * (64 * 1024 + 1),  # over SETTINGS server.max_body_bytes
     )
     assert oversized.status_code == 413
     assert oversized.json()["error"]["type"] == "request_too_large"
