@@ -21,14 +21,17 @@ from gateway.api.messages_endpoint import messages_handlers
 from gateway.api.models import model_handlers
 from gateway.api.rag_endpoints import rag_handlers
 from gateway.api.responses_endpoint import responses_handlers
+from gateway.api.ui import ui_handlers
 from gateway.api.usage import usage_handlers
 from gateway.api.verify_endpoint import verify_handlers
 from gateway.api.workflow_endpoints import workflow_handlers
 from gateway.config_watch import ConfigWatcher
 from gateway.container import Container
 from gateway.keys import KeyTable
+from gateway.observability.recent_errors import RecentErrors
 from gateway.runtime import tune_gc
 from gateway.settings.schema import Settings
+from gateway.ui_session import admin_sha256
 from middleware.access_log import AccessLogMiddleware
 from middleware.auth import AuthMiddleware
 from middleware.background_writer import BackgroundWriter
@@ -56,6 +59,7 @@ def create_app(
     access_log = BackgroundWriter(sys.stderr.buffer, name="access-log")
     mcp_route, mcp_endpoint = mcp_handler(lambda: container.tool_set.registry)
     deadline = lambda: container.settings.defaults.deadline_seconds  # noqa: E731
+    recent_errors = RecentErrors()  # the status page's; fed by the access log's hook
     app = Litestar(
         route_handlers=[
             *completion_handlers(lambda: container.pipeline, server, deadline),
@@ -76,6 +80,7 @@ def create_app(
             *verify_handlers(lambda: container.tool_set.verify),
             *rag_handlers(lambda: container.tool_set.rag),
             *workflow_handlers(lambda: container.tool_set.workflows),
+            *ui_handlers(container, recent_errors, admin_sha256(settings.auth.admin_key_env)),
             *usage_handlers(
                 lambda: container.quota,
                 container.ledger,
@@ -103,7 +108,10 @@ def create_app(
     wrapped: Any = BodyLimitMiddleware(app, max_bytes=server.max_body_bytes)
     wrapped = _auth(settings, container.keys, wrapped)
     wrapped = AccessLogMiddleware(
-        wrapped, observe=container.metrics.observe, enabled=server.access_log, writer=access_log
+        wrapped,
+        observe=recent_errors.chained(container.metrics.observe),
+        enabled=server.access_log,
+        writer=access_log,
     )
     return RequestIdMiddleware(wrapped, overhead_header=server.overhead_header)
 

@@ -5,6 +5,8 @@ With `auth.required`, every `/v1/*` and `/mcp` request needs a valid, unexpired 
 401 `invalid_api_key`). `/metrics` and `/admin/*` need the admin key when one is configured,
 whether or not `/v1` needs keys; without one, `/admin/*` answers loopback clients only (an
 admin API open to the network by default would let anyone clear caches or mint keys).
+Without one, the status page (`/ui`) too answers loopback clients only; with one, its own
+login form (a session cookie) guards it.
 `/healthz` and `/readyz` stay open. The key's id, tenant, model allow-list and priority go on
 the request context, and the record itself (limits, budget) as `ctx.key`. Keys are hashed at
 once and never logged or echoed; which hashes are valid (file keys, created keys,
@@ -80,9 +82,15 @@ class AuthMiddleware:
             if digest is None or not hmac.compare_digest(digest, self._admin):
                 await send_error_response(send, _refused("This endpoint needs the admin key."))
                 return
-        elif path.startswith("/admin") and not _loopback(scope):
+        elif (
+            (path.startswith("/admin") or _status_page(path))
+            and self._admin is None
+            and not _loopback(scope)
+        ):
             await send_error_response(send, _admin_unconfigured())
             return
+        # With an admin key, `/ui` lets everyone reach its login form; the session cookie
+        # it sets guards the rest (`gateway.ui_session`).
         await self.app(scope, receive, send)
 
     async def _key_of(self, scope: Any) -> KeyRecord | None:
@@ -109,6 +117,10 @@ def _presented_hash(scope: Any) -> str | None:
     return None
 
 
+def _status_page(path: str) -> bool:
+    return path == "/ui" or path.startswith("/ui/")
+
+
 def _loopback(scope: Any) -> bool:
     client = scope.get("client")
     host = client[0] if client else ""
@@ -117,8 +129,8 @@ def _loopback(scope: Any) -> bool:
 
 def _admin_unconfigured() -> PermissionDeniedError:
     return PermissionDeniedError(
-        "The admin API answers only loopback clients while no admin key is configured "
-        "(set `auth.admin_key_env`)."
+        "The admin API and the status page answer only loopback clients while no admin key "
+        "is configured (set `auth.admin_key_env`)."
     )
 
 
