@@ -20,7 +20,8 @@ crossover sets `tools.rag.table.ANN_THRESHOLD`.
     .venv/bin/python bench/rag.py --skip-latency --tune # quality and ingest only, ~1 minute
     .venv/bin/python bench/rag.py --tune --threshold    # everything, ~10 minutes
 
-JSON goes to bench/results/rag-<timestamp>.json.
+JSON goes to bench/results/rag-<timestamp>.json. `bench/rag_variants.py` measures the
+retrieval variants (sub-chunk vectors, BM25 options, fusion functions) on the same queries.
 """
 
 from __future__ import annotations

@@ -282,6 +282,36 @@ def test_the_ann_index_appears_past_the_threshold_and_search_stays_scoped(tmp_pa
     )
 
 
+def _fts_details(table: object) -> dict[str, object]:
+    configs = table.list_indices()  # type: ignore[attr-defined]
+    return next(dict(c.index_details) for c in configs if c.columns[0] == "search_text")
+
+
+def test_bm25_keeps_stop_words_and_an_old_tokenizer_index_is_rebuilt_on_the_next_write(
+    tmp_path: Path,
+) -> None:
+    """`not` and `after` are in Lance's English stop list; they carry the meaning here."""
+    from lancedb.index import FTS
+
+    store = KnowledgeStore(tmp_path / "db", HashEmbedder())
+    notes = "A 429 does not trip the breaker.\n\nThe breaker opens after five failures.\n"
+    store.ingest_bytes("notes.txt", notes.encode(), collection="kb", tenant=None)
+    table = store._table("kb", create=False)
+    assert _fts_details(table)["remove_stop_words"] is False
+    got = store.search("not", collection="kb", tenant=None, mode="text")
+    assert [r.source for r in got] == ["notes.txt"]
+    # A directory written before the change: its index dropped stop words. It still
+    # answers (no match for a stop word), and the next write rebuilds it.
+    table.create_index("search_text", config=FTS(), replace=True)
+    assert store.search("not", collection="kb", tenant=None, mode="text") == []
+    store.ingest_bytes(
+        "more.txt", b"Half-open probes run after the cool-down.", collection="kb", tenant=None
+    )
+    assert _fts_details(table)["remove_stop_words"] is False
+    got = store.search("after", collection="kb", tenant=None, k=5, mode="text")
+    assert sorted(r.source for r in got) == ["more.txt", "notes.txt"]
+
+
 def test_a_store_refuses_an_embedder_of_another_size(tmp_path: Path, store: KnowledgeStore) -> None:
     store.ingest_bytes("ops.txt", OPS.encode(), collection="kb", tenant=None)
     other = KnowledgeStore(tmp_path / "db", HashEmbedder())
