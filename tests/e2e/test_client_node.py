@@ -1,0 +1,105 @@
+"""The official Node SDK (`openai` from npm) against the session's real gateway: a plain reply,
+a stream, streamed tool calls, a tool round trip and a typed error, run by
+`tests/data/node/openai_client.mjs` under `node`.
+
+The SDK is installed by name into a temporary directory (npm's registry, no lock file kept);
+`.ci/run` installs `nodejs` and `npm` when missing. Without them the tests skip and say why."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import ROOT
+
+pytestmark = pytest.mark.e2e
+# By Node's major version: 7.x wants Node >= 22; 6.x supports 20 and later; Node 18 (Debian
+# 12's `nodejs`, what `.ci/run` would install) gets the last 4.x. The script runs on each.
+OPENAI_NPM = {18: "openai@4.104.0", 20: "openai@6.49.0"}
+SCRIPT = ROOT / "tests" / "data" / "node" / "openai_client.mjs"
+
+
+@pytest.fixture(scope="module")
+def node_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("node/npm not installed (.ci/run installs Debian's nodejs and npm)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30)
+    major = int(version.stdout.strip().lstrip("v").split(".")[0])
+    if major < 18:
+        pytest.skip(f"node {version.stdout.strip()} is too old for the openai SDK (18+)")
+    package = OPENAI_NPM[20 if major >= 20 else 18]
+    project = tmp_path_factory.mktemp("node-sdk")
+    (project / "package.json").write_text('{"private": true, "type": "module"}\n')
+    install = subprocess.run(
+        [npm, "install", "--no-audit", "--no-fund", "--no-package-lock", package],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if install.returncode != 0:
+        pytest.skip(f"npm could not install {package}: {install.stderr.strip()[-500:]}")
+    # ESM resolves `openai` next to the script, so it runs from the project directory.
+    shutil.copyfile(SCRIPT, project / SCRIPT.name)
+    yield project
+
+
+@pytest.fixture(scope="module")
+def seen(node_project: Path, gateway: str) -> dict[str, Any]:
+    run = subprocess.run(
+        ["node", SCRIPT.name],
+        cwd=node_project,
+        env={**os.environ, "GATEWAY_BASE": gateway},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    result: dict[str, Any] = json.loads(run.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_create_answers_under_the_alias(seen: dict[str, Any]) -> None:
+    assert seen["create"] == {"content": "hi node", "model": "fast"}
+
+
+def test_stream_arrives_in_pieces_with_a_usage_chunk(seen: dict[str, Any]) -> None:
+    stream = seen["stream"]
+    assert stream["text"] == "streamed from node"
+    assert stream["pieces"] > 3
+    assert stream["usage"]["completion_tokens"] > 0
+
+
+def test_stream_helper_assembles_parallel_tool_calls(seen: dict[str, Any]) -> None:
+    tools = seen["streamedTools"]
+    assert tools["finish"] == "tool_calls"
+    assert tools["calls"] == [
+        {"id": "call_0", "name": "get_weather", "arguments": {"city": "City0", "days": 1}},
+        {"id": "call_1", "name": "get_weather", "arguments": {"city": "City1", "days": 2}},
+    ]
+    # The scripted upstream interleaves the two calls' argument fragments (as real ones do);
+    # this SDK then reports a call "done" at each switch, the last time with all of it.
+    last_done = {e["index"]: e for e in tools["argumentsDone"]}
+    assert sorted(last_done) == [0, 1]
+    for index, call in enumerate(tools["calls"]):
+        assert last_done[index]["name"] == "get_weather"
+        assert json.loads(last_done[index]["arguments"]) == call["arguments"]
+
+
+def test_tool_round_trip(seen: dict[str, Any]) -> None:
+    assert seen["roundTrip"] == {
+        "call": {"name": "get_weather", "arguments": {"city": "Oslo"}},
+        "answer": "Result: snow, -3C",
+    }
+
+
+def test_errors_are_the_sdks_typed_errors(seen: dict[str, Any]) -> None:
+    assert seen["error"] == {"rateLimit": True, "status": 429, "type": "rate_limit_error"}
