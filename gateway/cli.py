@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -58,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate a policy file and print every error")
     check.add_argument("file")
-    commands.add_parser("schema", help="print the policy file's JSON Schema")
+    schema = commands.add_parser("schema", help="print the policy file's JSON Schema")
+    schema.add_argument(
+        "--markdown", action="store_true", help="print the configuration reference instead"
+    )
     add_keys_parser(commands)
     add_verify_parser(commands)
     add_rag_parser(commands)
@@ -69,7 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "schema":
-        schema = msgspec.json.encode(msgspec.json.schema(Settings))
+        from gateway.settings.reference import documented_schema, reference_markdown
+
+        if args.markdown:
+            sys.stdout.write(reference_markdown())
+            return 0
+        schema = msgspec.json.encode(documented_schema())
         sys.stdout.write(msgspec.json.format(schema).decode())
         sys.stdout.write("\n")
         return 0
@@ -171,13 +182,31 @@ def _serve(args: argparse.Namespace) -> int:
         if config_path:
             os.environ[CONFIG_PATH_ENV] = config_path
         os.environ["GATEWAY_LOG_LEVEL"] = args.log_level
-        uvicorn.run(
-            "gateway.app:create_app_from_env", factory=True, workers=server.workers, **common
-        )
+        with _shared_metrics_dir():
+            uvicorn.run(
+                "gateway.app:create_app_from_env", factory=True, workers=server.workers, **common
+            )
     else:
         assert container is not None
         uvicorn.run(create_app(settings, container, config_path), **common)
     return 0
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """A fresh directory for the workers' metric files (prometheus-client's multiprocess
+    mode, read by each worker as it imports the library): counters from an earlier run
+    must not add in, so it is never reused, and it is removed at exit. This process's own
+    metrics (the preflight container's) were built before, in memory, and stay out."""
+    from gateway.observability.multiprocess import MULTIPROC_ENV
+
+    directory = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def preflight(settings: Settings) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from gateway.settings import Settings
+from gateway.settings.reference import documented_schema, reference_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ["gateway", "middleware", "policies", "routers", "tools"]
@@ -82,8 +82,13 @@ def test_only_the_app_factory_imports_the_api_and_the_container() -> None:
 
 def test_the_committed_schema_matches_the_types() -> None:
     committed = msgspec.json.decode((ROOT / "deploy" / "gateway.schema.json").read_bytes())
-    assert committed == msgspec.json.schema(Settings), (
-        "run: gateway schema > deploy/gateway.schema.json"
+    assert committed == documented_schema(), "run: gateway schema > deploy/gateway.schema.json"
+
+
+def test_the_configuration_reference_is_current() -> None:
+    committed = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert committed == reference_markdown(), (
+        "run: gateway schema --markdown > docs/configuration.md"
     )
 
 
