@@ -1,6 +1,7 @@
 """The policy file's workflows (`workflows:`) in the composition root: their files loaded
 and validated against the routes and tools this gateway has, the DBOS engine started with
-the gateway (it resumes interrupted runs by itself) and closed with it.
+the gateway (it resumes interrupted runs by itself, and takes over those of replicas that
+stopped: `tools.workflows.replicas`) and closed with it.
 
 DBOS is a process-wide singleton: one engine per process. A reload that changes the files
 swaps the specs new runs start from (runs in flight keep the definition they started
@@ -92,14 +93,24 @@ class WorkflowService:
         if not self.enabled:
             return
         from tools.workflows.engine import WorkflowEngine, database_url
+        from tools.workflows.replicas import executor_id
 
         spec = self._spec()
         url = database_url(self._env, spec.database_url_env, Path(spec.data_dir))
         self.engine = WorkflowEngine(
-            self.specs, url, self._runners, max_parallel_steps=spec.max_parallel_steps
+            self.specs,
+            url,
+            self._runners,
+            max_parallel_steps=spec.max_parallel_steps,
+            executor_id=executor_id(self._env, url),
+            heartbeat_seconds=spec.heartbeat_seconds,
+            takeover_after_seconds=spec.takeover_after_seconds,
         )
         await self.engine.start()
-        log.info("workflows ready", extra={"workflows": sorted(self.specs)})
+        log.info(
+            "workflows ready",
+            extra={"workflows": sorted(self.specs), "executor_id": self.engine.executor_id},
+        )
 
     def install(self, settings: Settings, specs: dict[str, WorkflowSpec]) -> None:
         old = self._settings.workflows

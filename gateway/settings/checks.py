@@ -49,6 +49,7 @@ def cross_check(settings: Settings) -> list[str]:
                 f"$.tools.mcp_servers.{name}: set exactly one of `command` (stdio) or `url`"
             )
     problems.extend(_rag_problems(settings))
+    problems.extend(_workflow_problems(settings))
     verify = settings.tools.verify
     if verify.timeout_seconds > verify.max_timeout_seconds:
         problems.append(
@@ -67,6 +68,17 @@ def cross_check(settings: Settings) -> list[str]:
             "`state.redis_url_env` (or use `memory`)"
         )
     return problems
+
+
+def _workflow_problems(settings: Settings) -> list[str]:
+    spec = settings.workflows
+    if spec is None or spec.takeover_after_seconds > 2 * spec.heartbeat_seconds:
+        return []
+    return [
+        f"$.workflows.takeover_after_seconds: {spec.takeover_after_seconds:g} must exceed twice "
+        f"`heartbeat_seconds` ({spec.heartbeat_seconds:g}), or one late heartbeat would hand a "
+        "live replica's runs to another"
+    ]
 
 
 def _rag_problems(settings: Settings) -> list[str]:

@@ -27,3 +27,10 @@ class Workflows(Config, frozen=True):
     # How long the `run_workflow` tool waits for a run to end (or pause for an approval)
     # before it answers with the run id and `running`.
     tool_wait_seconds: Annotated[float, Meta(gt=0, le=3600)] = 60.0
+    # Each replica writes a heartbeat row to the workflow database this often (seconds), and
+    # on the same tick looks for replicas that stopped: several gateways on one Postgres.
+    heartbeat_seconds: Annotated[float, Meta(gt=0, le=300)] = 5.0
+    # A replica silent this long is gone: a live one re-runs its pending runs from their last
+    # checkpoint (each on exactly one replica). More than 2x `heartbeat_seconds`, so one late
+    # heartbeat is not a death; a stable `DBOS__VMID` resumes its own runs at restart at once.
+    takeover_after_seconds: Annotated[float, Meta(gt=0, le=86400)] = 30.0

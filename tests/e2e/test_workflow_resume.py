@@ -87,9 +87,12 @@ def _spawn(db: str, server: CounterServer, workdir: Path, start: bool) -> subpro
         server.url,
         str(workdir),
     ] + (["start"] if start else [])
+    # One stable executor id, as a restarted replica under DBOS__VMID has: it resumes its own
+    # runs at launch (a fresh id would wait for the takeover of the old one).
+    env = {**os.environ, "DBOS__VMID": "resume-child"}
     with (workdir / "child.log").open("ab") as log:
         return subprocess.Popen(
-            args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
 
 

@@ -17,7 +17,9 @@ Modules: `spec` (the file format, structural parse), `validation` (cross-checks,
 directory), `templates` (`{{...}}` paths, no code), `inputs` (run inputs against declared
 types), `runners` (`StepRunners` protocol, httpx HTTP runner), `attempts` (one unit as DBOS
 step attempts), `interpreter` (the deterministic DAG scheduler inside the DBOS workflow),
-`run_state` (state and event shapes), `engine` (DBOS lifecycle and the public API), `errors`.
+`run_state` (state and event shapes), `engine` (DBOS lifecycle and the public API),
+`replicas` (heartbeats and the takeover of runs of replicas that stopped, on the
+`heartbeats` table), `errors`.
 
 Durability is DBOS's: each attempt is a DBOS step (output checkpointed), approvals are
 `DBOS.recv_async` waits released by `DBOS.send_async`, progress is a DBOS stream (events) and a

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -28,6 +30,8 @@ from tools.workflows.errors import (
 )
 from tools.workflows.inputs import check_inputs
 from tools.workflows.interpreter import EVENTS_STREAM, STATE_EVENT, Interpreter, approval_topic
+from tools.workflows.replicas import ReplicaMonitor, check_timing, dbos_pending
+from tools.workflows.replicas import executor_id as default_executor_id
 from tools.workflows.run_state import PAUSED_OR_DONE, TERMINAL_RUN, as_cancelled, initial_state
 from tools.workflows.runners import StepContext, StepRunners
 from tools.workflows.spec import WorkflowSpec
@@ -65,6 +69,9 @@ class WorkflowEngine:
         max_parallel_steps: int = 4,
         app_name: str = "switchyard",
         poll_seconds: float = 0.05,
+        executor_id: str | None = None,
+        heartbeat_seconds: float = 5.0,
+        takeover_after_seconds: float = 30.0,
     ) -> None:
         self.specs = dict(specs)
         self._url = database_url
@@ -76,11 +83,19 @@ class WorkflowEngine:
         self._workflow: Callable[..., Awaitable[dict[str, Any]]] | None = None
         # Interpreters running in this process, by run id: cancel() stops them at once.
         self._live: dict[str, asyncio.Task[Any]] = {}
+        # This process's DBOS executor id (`tools.workflows.replicas.executor_id`); replicas
+        # sharing a database take over the runs of one whose heartbeat stops.
+        self.executor_id = executor_id or default_executor_id(os.environ, database_url)
+        check_timing(heartbeat_seconds, takeover_after_seconds)
+        self._heartbeat = heartbeat_seconds
+        self._takeover_after = takeover_after_seconds
+        self.replicas: ReplicaMonitor | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Launch DBOS; it then resumes this version's interrupted runs by itself."""
+        """Launch DBOS (it resumes this executor id's interrupted runs by itself), then beat
+        a heartbeat and take over the runs of replicas that stopped beating."""
         if self._workflow is not None:
             return
         self._loop = asyncio.get_running_loop()
@@ -97,17 +112,33 @@ class WorkflowEngine:
                 "name": self._app_name,
                 "system_database_url": self._url,
                 "application_version": _code_version(),
+                "executor_id": self.executor_id,
                 "notification_listener_polling_interval_sec": self._poll,
                 "log_level": "WARNING",
             }
         )
         # Creates or migrates the system database: blocking work, off the event loop.
         await asyncio.to_thread(DBOS.launch)
+        # After launch: on Postgres DBOS creates the database the heartbeat table lives in.
+        self.replicas = ReplicaMonitor(
+            self._url,
+            executor_id=self.executor_id,
+            app_version=_code_version(),
+            heartbeat_seconds=self._heartbeat,
+            takeover_after_seconds=self._takeover_after,
+            pending=partial(dbos_pending, self._app_name),
+        )
+        await self.replicas.start()
 
     async def aclose(self) -> None:
-        """Stop the runs of this process (they resume on the next start) and destroy DBOS."""
+        """Stop the runs of this process and destroy DBOS. The runs resume at the next start
+        under the same executor id, else on a replica once this one's heartbeat is stale."""
         if self._workflow is None:
             return
+        if self.replicas is not None:
+            # First: a closing process takes nothing over.
+            await self.replicas.aclose()
+            self.replicas = None
         for task in list(self._live.values()):
             task.get_loop().call_soon_threadsafe(task.cancel)
         self._workflow = None
