@@ -18,7 +18,7 @@ from gateway.backends.local_errors import local_errors
 from gateway.embeddings.base import Embedder
 from gateway.embeddings.onnx_minilm import OnnxMiniLM
 from gateway.embeddings.openai_tokens import OpenAITokens
-from gateway.embeddings.reply import embedding_reply
+from gateway.embeddings.reply import check_dimensions, embedding_reply, shortened
 from gateway.errors import InvalidRequestError
 from gateway.model_files import ModelFileError
 from gateway.protocol.embeddings import EmbeddingRequest
@@ -69,20 +69,17 @@ class OnnxEmbedderBackend:
         embedder = self._embedder
         if embedder is None:
             raise ModelFileError(f"embedding model `{self._spec.model}` is not loaded")
-        if isinstance(request.dimensions, int) and request.dimensions != embedder.dimensions:
-            raise InvalidRequestError(
-                f"`{call.upstream_model}` has {embedder.dimensions} dimensions and was not "
-                "trained to be shortened; omit `dimensions` or set it to "
-                f"{embedder.dimensions}",
-                param="dimensions",
-            )
+        check_dimensions(request.dimensions, embedder.dimensions, call.upstream_model)
         started = time.perf_counter()
         try:
             vectors, used = await asyncio.to_thread(self._embed, embedder, request)
         finally:
             call.ctx.backend_seconds += time.perf_counter() - started
         reply = embedding_reply(
-            vectors, used, call.upstream_model, as_base64=request.encoding_format == "base64"
+            shortened(vectors, request.dimensions, call.upstream_model),
+            used,
+            call.upstream_model,
+            as_base64=request.encoding_format == "base64",
         )
         return decode_fields(_encoder.encode(reply))
 

@@ -179,7 +179,7 @@ def test_bad_input_on_the_local_model(sdk: OpenAI) -> None:
         )
     assert caught.value.code == "context_length_exceeded"
     with pytest.raises(openai.BadRequestError):
-        sdk.chat.completions.create(model=MODEL, messages=user, n=2)  # type: ignore[arg-type]
+        sdk.chat.completions.create(model=MODEL, messages=user, n=PARALLEL + 1)  # type: ignore[arg-type]
     for prompt in ([99_999_999], [], "", [[]]):
         with pytest.raises(openai.BadRequestError):
             sdk.completions.create(model=MODEL, prompt=prompt, max_tokens=2)  # type: ignore[arg-type]

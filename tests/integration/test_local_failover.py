@@ -55,7 +55,7 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
     assert isinstance(local, LlamaCppBackend)
     model = await local.models.get(DEFAULT_MODEL_ID)
     assert model.engine is not None
-    model.engine._sampler = lambda sampling: _BrokenSampler()  # type: ignore[method-assign]
+    model.engine._sampler = lambda *_: _BrokenSampler()  # type: ignore[method-assign]
     transport = httpx.ASGITransport(app=create_app(container.settings, container))
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         yield client

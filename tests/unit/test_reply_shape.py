@@ -38,3 +38,32 @@ def test_held_text_that_is_not_a_call_is_sent_as_text() -> None:
 def test_message_without_tools_is_text() -> None:
     plan = Plan(tokens=[1], sampling=Sampling(max_tokens=5))
     assert message("hi", plan, "stop") == ({"role": "assistant", "content": "hi"}, "stop")
+
+
+FORCED = Plan(tokens=[1], sampling=Sampling(max_tokens=5), forced_tools=("get_weather",))
+CALL = '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
+
+
+def test_a_forced_call_streams_as_deltas_and_never_as_text() -> None:
+    shaper = StreamShaper(FORCED)
+    deltas = []
+    for piece in ['{"name": "get_', 'weather", "arguments": {"ci', 'ty": "Oslo"}', "}"]:
+        assert shaper.push(piece) == ""
+        deltas += shaper.take_calls()
+    assert deltas[0]["function"] == {"name": "get_weather", "arguments": ""}
+    assert "".join(d["function"]["arguments"] for d in deltas) == '{"city": "Oslo"}'
+    assert shaper.finish("stop") == ([], "", "tool_calls")
+    message_body, finish = message(CALL, FORCED, "stop")
+    assert finish == "tool_calls" and message_body["content"] is None
+    assert message_body["tool_calls"][0]["function"]["arguments"] == '{"city": "Oslo"}'
+
+
+def test_a_forced_call_cut_off_keeps_its_arguments_so_far_and_length() -> None:
+    shaper = StreamShaper(FORCED)
+    shaper.push(CALL[:-6])
+    assert [d["index"] for d in shaper.take_calls()] == [0, 0]
+    assert shaper.finish("length") == ([], "", "length")
+    body, finish = message(CALL[:-6], FORCED, "length")
+    assert finish == "length" and body["tool_calls"][0]["function"]["arguments"] == '{"city": "O'
+    # Before any name: the text is all there is.
+    assert message('{"na', FORCED, "length") == ({"role": "assistant", "content": '{"na'}, "length")

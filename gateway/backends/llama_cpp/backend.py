@@ -24,7 +24,7 @@ from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.registry import LocalModels
 from gateway.backends.local_errors import local_errors
 from gateway.embeddings.openai_tokens import OpenAITokens
-from gateway.embeddings.reply import embedding_reply
+from gateway.embeddings.reply import check_dimensions, embedding_reply, shortened
 from gateway.errors import GatewayTimeoutError, InvalidRequestError
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.embeddings import EmbeddingRequest
@@ -122,9 +122,9 @@ class LlamaCppBackend:
         started = time.perf_counter()
         try:
             async with model.gate.slot(call.ctx.priority):
-                job = self._submit(model, plan, _ignore, cancelled)
+                job = self._submit(model, plan, _ignore, cancelled, _choice_count(call))
                 try:
-                    outcome = await asyncio.shield(job)
+                    outcomes = await asyncio.shield(job)
                 finally:
                     cancelled.set()  # the engine drops the sequence at its next step
                     if not job.done():
@@ -135,32 +135,30 @@ class LlamaCppBackend:
         finally:
             cancelled.set()  # a cancelled request stops its generation within one token
             call.ctx.backend_seconds += time.perf_counter() - started
-        text = "".join(outcome.text)
         chunk_id, created = _ids()
         chat = isinstance(call.request, ChatCompletionRequest)
-        logprobs = reply_shape.logprobs_field(outcome.logprobs, plan, chat=chat)
+        # The prompt was read once for every choice: counted once (OpenAI does the same).
+        completion = sum(o.completion_tokens for o in outcomes)
         reply: dict[str, Any] = {
             "id": chunk_id,
+            "object": "chat.completion" if chat else "text_completion",
             "created": created,
             "model": call.upstream_model,
-            "usage": reply_shape.usage(len(plan.tokens), outcome.completion_tokens),
+            "usage": reply_shape.usage(len(plan.tokens), completion),
+            "choices": [],
         }
-        if chat:
-            message, finish = reply_shape.message(text, plan, outcome.finish_reason)
-            reply["object"] = "chat.completion"
-            reply["choices"] = [
-                {"index": 0, "message": message, "finish_reason": finish, "logprobs": logprobs}
-            ]
-        else:
-            reply["object"] = "text_completion"
-            reply["choices"] = [
-                {
-                    "index": 0,
-                    "text": text,
-                    "finish_reason": outcome.finish_reason,
-                    "logprobs": logprobs,
-                }
-            ]
+        for index, outcome in enumerate(outcomes):
+            text = "".join(outcome.text)
+            logprobs = reply_shape.logprobs_field(outcome.logprobs, plan, chat=chat)
+            choice: dict[str, Any] = {"index": index}
+            if chat:
+                choice["message"], choice["finish_reason"] = reply_shape.message(
+                    text, plan, outcome.finish_reason
+                )
+            else:
+                choice["text"], choice["finish_reason"] = text, outcome.finish_reason
+            choice["logprobs"] = logprobs
+            reply["choices"].append(choice)
         return decode_fields(_encoder.encode(reply))
 
     async def _stream(
@@ -168,7 +166,8 @@ class LlamaCppBackend:
     ) -> AsyncGenerator[RawFields, None]:
         plan = await self._plan(model, call)
         chunks = _Chunks(call)
-        shaper = reply_shape.StreamShaper(plan)
+        n = _choice_count(call)
+        shapers = [reply_shape.StreamShaper(plan) for _ in range(n)]
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
@@ -181,24 +180,29 @@ class LlamaCppBackend:
 
         async with model.gate.slot(call.ctx.priority):
             started = time.perf_counter()
-            job = asyncio.ensure_future(self._submit(model, plan, emit, cancelled))
+            job = asyncio.ensure_future(self._submit(model, plan, emit, cancelled, n))
             job.add_done_callback(lambda _: loop.call_soon(queue.put_nowait, _END))
             try:
                 item = await queue.get()
                 if item is _END:
                     # Ended before its first token: a failure here is still before the
                     # commit point, so the next target may answer instead.
-                    outcome = self._outcome(job)
-                yield chunks.opening()
-                while item is not _END:
+                    outcomes = self._outcome(job)
+                for index in range(n):
+                    yield chunks.opening(index)
+                while item is not _END:  # with `n` > 1 the choices' pieces interleave
+                    shaper = shapers[item.index]
                     text = shaper.push(item.text)
+                    for delta in shaper.take_calls():  # a forced call streams as it grows
+                        yield chunks.tool_call(delta, item.index)
                     if text:
                         yield chunks.text(
                             text,
                             reply_shape.logprobs_field(list(item.logprobs), plan, chat=chunks.chat),
+                            item.index,
                         )
                     item = await queue.get()
-                outcome = self._outcome(job)
+                outcomes = self._outcome(job)
             finally:
                 cancelled.set()  # the engine drops the sequence at its next step
                 if not job.done():
@@ -206,13 +210,15 @@ class LlamaCppBackend:
                     # outcome no longer matters: the stream is already ending).
                     await asyncio.wait([job])
                 call.ctx.backend_seconds += time.perf_counter() - started
-        calls, text, finish = shaper.finish(outcome.finish_reason)
-        for i, tool_call in enumerate(calls):
-            yield chunks.tool_call(i, tool_call)
-        if text:
-            yield chunks.text(text)
-        yield chunks.closing(finish)
-        yield chunks.usage(reply_shape.usage(len(plan.tokens), outcome.completion_tokens))
+        for index, (shaper, outcome) in enumerate(zip(shapers, outcomes, strict=True)):
+            calls, text, finish = shaper.finish(outcome.finish_reason)
+            for delta in calls:
+                yield chunks.tool_call(delta, index)
+            if text:
+                yield chunks.text(text, None, index)
+            yield chunks.closing(finish, index)
+        completion = sum(o.completion_tokens for o in outcomes)
+        yield chunks.usage(reply_shape.usage(len(plan.tokens), completion))
 
     async def _embed(
         self, model: LoadedModel, call: BackendCall, request: EmbeddingRequest
@@ -225,10 +231,7 @@ class LlamaCppBackend:
             texts = [given] if isinstance(given, str) else [str(item) for item in given]
         else:
             texts = await asyncio.to_thread(self._openai_tokens.as_texts, given)
-        if isinstance(request.dimensions, int):
-            raise InvalidRequestError(
-                f"`{call.upstream_model}` cannot shorten its vectors", param="dimensions"
-            )
+        check_dimensions(request.dimensions, model.llm.n_embd(), call.upstream_model)
         started = time.perf_counter()
         try:
             async with model.gate.slot(call.ctx.priority):
@@ -239,7 +242,7 @@ class LlamaCppBackend:
             call.ctx.backend_seconds += time.perf_counter() - started
         model.last_used = time.monotonic()
         reply = embedding_reply(
-            [_pooled(v) for v in vectors],
+            shortened([_pooled(v) for v in vectors], request.dimensions, call.upstream_model),
             int(tokens),
             call.upstream_model,
             as_base64=request.encoding_format == "base64",
@@ -252,12 +255,14 @@ class LlamaCppBackend:
         plan: request_plan.Plan,
         emit: Any,
         cancelled: threading.Event,
-    ) -> asyncio.Future[generation.Outcome]:
-        """Hand the sequence to the model's batch engine; the future ends with it."""
+        n: int = 1,
+    ) -> asyncio.Future[list[generation.Outcome]]:
+        """Hand the sequence (`n` of them, for `n` choices) to the model's batch engine;
+        the future ends with them."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[generation.Outcome] = loop.create_future()
+        future: asyncio.Future[list[generation.Outcome]] = loop.create_future()
 
-        def settle(result: generation.Outcome | BaseException) -> None:
+        def settle(result: list[generation.Outcome] | BaseException) -> None:
             model.last_used = time.monotonic()
             if future.done():
                 return
@@ -266,7 +271,7 @@ class LlamaCppBackend:
             else:
                 future.set_result(result)
 
-        def done(result: generation.Outcome | BaseException) -> None:
+        def done(result: list[generation.Outcome] | BaseException) -> None:
             try:
                 loop.call_soon_threadsafe(settle, result)
             except RuntimeError:
@@ -275,11 +280,11 @@ class LlamaCppBackend:
         assert model.engine is not None  # checked when the request was planned
         model.last_used = time.monotonic()
         model.engine.submit(
-            BatchJob(plan.tokens, plan.sampling, emit, cancelled, self._deadline(), done)
+            BatchJob(plan.tokens, plan.sampling, emit, cancelled, self._deadline(), done, n)
         )
         return future
 
-    def _outcome(self, job: asyncio.Future[generation.Outcome]) -> generation.Outcome:
+    def _outcome(self, job: asyncio.Future[list[generation.Outcome]]) -> list[generation.Outcome]:
         try:
             return job.result()
         except generation.GenerationTimeout:
@@ -312,6 +317,11 @@ def _ignore(_piece: generation.Piece) -> None:
     return None
 
 
+def _choice_count(call: BackendCall) -> int:
+    n = getattr(call.request, "n", None)
+    return n if isinstance(n, int) else 1
+
+
 def _ids() -> tuple[str, int]:
     return f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
@@ -339,33 +349,39 @@ class _Chunks:
             body.update(extra)
         return decode_fields(_encoder.encode(body))
 
-    def _delta(self, delta: dict[str, Any], finish: str | None = None) -> RawFields:
-        return self._chunk({"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None})
+    def _delta(self, delta: dict[str, Any], finish: str | None = None, index: int = 0) -> RawFields:
+        return self._chunk(
+            {"index": index, "delta": delta, "finish_reason": finish, "logprobs": None}
+        )
 
-    def opening(self) -> RawFields:
+    def opening(self, index: int = 0) -> RawFields:
         if self._chat:
-            return self._delta({"role": "assistant", "content": ""})
-        return self._chunk({"index": 0, "text": "", "finish_reason": None, "logprobs": None})
+            return self._delta({"role": "assistant", "content": ""}, index=index)
+        return self._chunk({"index": index, "text": "", "finish_reason": None, "logprobs": None})
 
-    def text(self, text: str, logprobs: dict[str, Any] | None = None) -> RawFields:
+    def text(self, text: str, logprobs: dict[str, Any] | None = None, index: int = 0) -> RawFields:
         if self._chat:
             return self._chunk(
                 {
-                    "index": 0,
+                    "index": index,
                     "delta": {"content": text},
                     "finish_reason": None,
                     "logprobs": logprobs,
                 }
             )
-        return self._chunk({"index": 0, "text": text, "finish_reason": None, "logprobs": logprobs})
+        return self._chunk(
+            {"index": index, "text": text, "finish_reason": None, "logprobs": logprobs}
+        )
 
-    def tool_call(self, index: int, call: dict[str, Any]) -> RawFields:
-        return self._delta({"tool_calls": [{"index": index, **call}]})
+    def tool_call(self, delta: dict[str, Any], index: int = 0) -> RawFields:
+        """One call's delta (its own `index` inside) in choice `index`: the first with id
+        and name."""
+        return self._delta({"tool_calls": [delta]}, index=index)
 
-    def closing(self, finish: str | None) -> RawFields:
+    def closing(self, finish: str | None, index: int = 0) -> RawFields:
         if self._chat:
-            return self._delta({}, finish)
-        return self._chunk({"index": 0, "text": "", "finish_reason": finish, "logprobs": None})
+            return self._delta({}, finish, index)
+        return self._chunk({"index": index, "text": "", "finish_reason": finish, "logprobs": None})
 
     def usage(self, usage: dict[str, int]) -> RawFields:
         return self._chunk(None, {"usage": usage})

@@ -1,12 +1,30 @@
 """Continuous batching: several sequences share each llama.cpp decode.
 
-One engine thread per loaded model owns a llama.cpp context with `parallel` sequence slots
-over a unified KV cache. Each step it builds one batch from every active sequence: the next
-token of sequences that are generating, and a chunk of prompt for sequences still being read
-(generating sequences go first, so a long new prompt never stalls running streams), decodes
-it once, then samples each sequence with its own sampler chain (penalties, grammar, top-k /
-top-p / min-p, temperature, seed). Requests join and leave between steps; a cancelled or
-timed-out sequence frees its slot and its KV cells at the next step.
+One engine thread per loaded model owns a llama.cpp context with `parallel` sequence slots,
+each with its own KV stream of `n_ctx` cells. Each step it builds one batch from every
+active sequence: the next token of each generating sequence, then prompt tokens of
+sequences still being read, at most `prefill_chunk` of them while others generate (a long
+new prompt is read over several steps, so running streams keep their pace; with nothing
+generating, a whole `n_batch`). It decodes the batch once, then samples each sequence with
+its own sampler chain (penalties, grammar, top-k / top-p / min-p, temperature, seed).
+Requests join and leave between steps; a cancelled or timed-out sequence frees its slot at
+the next step.
+
+Prompt prefixes are reused (`prefix_cache`): a finished sequence's cells stay in its slot
+(`SlotTable`), and a new prompt starts from the longest prefix any kept or running sequence
+holds, prefilling only the rest. A request for `n` choices reads its prompt once; when the
+prompt's logits exist, its cells are copied to `n - 1` more sequences, each sampled with its
+own seed (`seed + i`).
+
+Why a stream per slot rather than one unified cache: llama.cpp sums a sequence's cells in
+cell order, and in a unified cache a sequence's new cells land before its older ones once
+holes open; measured, that moved logits by up to ~1.0 and changed greedy output depending on
+what else had run. In its own stream a sequence's cells always lie in position order, so its
+logits do not depend on the other sequences nor on where a reused prefix came from
+(measured bit-identical), and no write of one sequence can reach another's cells. What still
+moves logits (up to ~0.6 measured) is how a prompt is split into decode calls, with or
+without reuse (`n_batch`, `prefill_chunk`): greedy output matched with reuse on and off over
+the 50-prompt test, which is evidence, not a bitwise guarantee.
 """
 
 from __future__ import annotations
@@ -15,46 +33,54 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.backends.llama_cpp import engine_sampler
+from gateway.backends.llama_cpp.engine_job import EngineCounts, Job
 from gateway.backends.llama_cpp.generation import (
-    DEFAULT_SEED,
     GenerationTimeout,
     Outcome,
-    Piece,
     Sampling,
     SequenceText,
 )
 from gateway.backends.llama_cpp.loader import hide_context_size_warning
-from gateway.errors import ServiceUnavailableError
+from gateway.backends.llama_cpp.prefix_index import Match, common_prefix
+from gateway.backends.llama_cpp.slot_table import SlotTable
+from gateway.errors import InvalidRequestError, ServiceUnavailableError
+
+__all__ = ["BatchEngine", "EngineCounts", "Job"]
 
 log = logging.getLogger("gateway.llama_cpp")
 
-
-@dataclass(slots=True)
-class Job:
-    tokens: list[int]
-    sampling: Sampling
-    emit: Callable[[Piece], None]
-    cancelled: threading.Event
-    deadline: float
-    # Called from the engine thread with the outcome or the exception that ended the job.
-    done: Callable[[Outcome | BaseException], None]
+# A newcomer waits for a prompt still being read when that saves it at least this many
+# tokens of prefill (concurrent requests sharing a system prompt read it once).
+_DEFER_MIN_TOKENS = 16
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
+class _Choices:
+    job: Job
+    outcomes: list[Outcome | None]
+    open: int
+    failed: bool = False
+
+
+@dataclass(slots=True, eq=False)
 class _Sequence:
     seq_id: int
-    job: Job
+    index: int
+    choices: _Choices
     sampler: Any
     text: SequenceText
-    pending: list[int] = field(default_factory=list)  # prompt tokens not yet decoded
-    position: int = 0
+    pending: list[int]  # prompt tokens not yet decoded
+    position: int
+    held: list[int]  # the tokens this sequence's cells hold, in position order
+    limit: int
     next_token: int | None = None
     logits_index: int = -1
-    limit: int = 0
+    # Sequences of the same request that take this one's cells once its prompt is read.
+    forks: list[_Sequence] = field(default_factory=list)
 
 
 class BatchEngine:
@@ -68,6 +94,9 @@ class BatchEngine:
         n_threads: int,
         n_threads_batch: int,
         end_tokens: frozenset[int],
+        prefix_cache: bool = True,
+        prefill_chunk: int = 32,
+        counts: EngineCounts | None = None,
     ) -> None:
         import llama_cpp
         from llama_cpp import _internals
@@ -78,7 +107,11 @@ class BatchEngine:
         self._llm = llm
         self._n_ctx = n_ctx
         self._n_batch = n_batch
+        self._parallel = parallel
+        self._prefill_chunk = max(1, min(prefill_chunk, n_batch))
+        self._reuse = prefix_cache
         self._end_tokens = end_tokens
+        self.counts = counts or EngineCounts()
         # The Llama's own context parameters (threads, flash attention, KV types) with room
         # for `parallel` sequences.
         params = llama_cpp.llama_context_params.from_buffer_copy(llm.context_params)
@@ -86,11 +119,10 @@ class BatchEngine:
         params.n_batch = n_batch
         params.n_ubatch = n_batch
         params.n_seq_max = parallel
-        params.kv_unified = True
+        params.kv_unified = False  # a stream per slot: see the module docstring
         params.n_threads = n_threads
         params.n_threads_batch = n_threads_batch
-        # llama.cpp takes the whole unified cache as each sequence's limit and warns that it
-        # exceeds the training length; the engine ends every sequence at `n_ctx` instead.
+        # A window past the training length is logged once by the registry at load.
         hide_context_size_warning()
         self._ctx: Any = self._internals.LlamaContext(
             model=llm._model, params=params, verbose=False
@@ -98,8 +130,11 @@ class BatchEngine:
         self._batch: Any = self._internals.LlamaBatch(
             n_tokens=n_batch, embd=0, n_seq_max=parallel, verbose=False
         )
-        self._free = list(range(parallel))
+        self._slots = SlotTable(llama_cpp, self._ctx.ctx, self._ctx.memory, parallel)
         self._active: list[_Sequence] = []
+        # Jobs taken from the queue that wait: for free slots (`n` of them), or for a prompt
+        # they share to be read by a running sequence.
+        self._held: list[Job] = []
         self._incoming: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stopping = False
@@ -109,6 +144,11 @@ class BatchEngine:
     def submit(self, job: Job) -> None:
         if self._stopping:
             raise ServiceUnavailableError("the local model is unloading; retry", retry_after=1)
+        if job.n > self._parallel:
+            raise InvalidRequestError(
+                f"`n` is at most {self._parallel} for this model (its `parallel` setting)",
+                param="n",
+            )
         self._incoming.put(job)
         self._wake.set()
 
@@ -138,89 +178,167 @@ class BatchEngine:
                         f"the local model failed to decode: {exc}", code="model_decode_failed"
                     )
                     for sequence in list(self._active):
-                        self._finish(sequence, failure)
+                        self._finish(sequence, failure, keep=False)
+                    self._slots.clear()  # what the failed batch wrote cannot be trusted
         finally:
             # Nobody may wait forever: answer everything still active or queued.
             gone = ServiceUnavailableError("the local model is unloading; retry", retry_after=1)
             for sequence in list(self._active):
-                self._finish(sequence, gone)
+                self._finish(sequence, gone, keep=False)
+            waiting = list(self._held)
             while True:
                 try:
                     job = self._incoming.get_nowait()
                 except queue.Empty:
                     break
                 if job is not None:
-                    _notify(job, gone)
+                    waiting.append(job)
+            for job in waiting:
+                _notify(job, gone)
 
     def _admit(self) -> None:
-        while self._free:
-            try:
-                job = self._incoming.get_nowait()
-            except queue.Empty:
+        held, self._held = self._held, []
+        while True:
+            job: Job | None
+            if held:  # jobs that waited come before the queue, in their order
+                job = held.pop(0)
+            else:
+                try:
+                    job = self._incoming.get_nowait()
+                except queue.Empty:
+                    return
+                if job is None:
+                    return
+            verdict = self._try_start(job)
+            if verdict == "defer":
+                self._held.append(job)
+            elif verdict == "full":  # first come, first served: the rest wait behind it
+                self._held.extend([job, *held])
                 return
-            if job is None:
-                return
-            if job.cancelled.is_set():
-                _notify(job, Outcome(finish_reason=None))
-                continue
-            if not job.tokens:
-                _notify(job, ValueError("an empty prompt cannot be decoded"))
-                continue
-            try:
-                sampler = self._sampler(job.sampling)
-                text = SequenceText(self._llm, job.sampling)
-            except Exception as exc:  # this job's setup failed: only it is answered
-                _notify(job, exc)
-                continue
-            self._active.append(
-                _Sequence(
-                    seq_id=self._free.pop(0),
-                    job=job,
-                    sampler=sampler,
-                    text=text,
-                    pending=list(job.tokens),
-                    limit=min(job.sampling.max_tokens, self._n_ctx - len(job.tokens)),
-                )
+
+    def _try_start(self, job: Job) -> str:
+        """Start or answer `job` ("started"), or say why it waits ("full", "defer")."""
+        if job.cancelled.is_set():
+            _notify(job, [Outcome(finish_reason=None)] * job.n)
+            return "started"
+        if not job.tokens:
+            _notify(job, ValueError("an empty prompt cannot be decoded"))
+            return "started"
+        if self._slots.available < job.n:
+            return "full"
+        source = self._source(job.tokens) if self._reuse else None
+        if self._reuse and self._worth_waiting(job.tokens, source):
+            return "defer"
+        try:
+            texts = [SequenceText(self._llm, job.sampling, index=i) for i in range(job.n)]
+            samplers = [self._sampler(job.sampling, i) for i in range(job.n)]
+        except Exception as exc:  # this job's setup failed: only it is answered
+            _notify(job, exc)
+            return "started"
+        self._start(job, source, texts, samplers)
+        return "started"
+
+    def _source(self, prompt: list[int]) -> Match | None:
+        """The kept or running sequence whose cells hold the longest start of `prompt`."""
+        best = self._slots.kept.longest(prompt)
+        for sequence in self._active:
+            length = common_prefix(prompt, sequence.held)
+            if length and (best is None or length > best.length):
+                best = Match(sequence.seq_id, length, len(sequence.held))
+        return best
+
+    def _worth_waiting(self, prompt: list[int], source: Match | None) -> bool:
+        have = source.length if source is not None else 0
+        for sequence in self._active:
+            if sequence.pending:
+                soon = common_prefix(prompt, sequence.choices.job.tokens)
+                if min(soon, len(prompt) - 1) - have >= _DEFER_MIN_TOKENS:
+                    return True
+        return False
+
+    def _start(
+        self, job: Job, source: Match | None, texts: list[SequenceText], samplers: list[Any]
+    ) -> None:
+        slot, reused = self._slots.claim(job.tokens, source)
+        self.counts.prefix_hit_tokens += reused
+        choices = _Choices(job, [None] * job.n, job.n)
+        limit = min(job.sampling.max_tokens, self._n_ctx - len(job.tokens))
+        sequences = [
+            _Sequence(
+                seq_id=slot if i == 0 else self._slots.claim_empty(exclude=(slot,)),
+                index=i,
+                choices=choices,
+                sampler=samplers[i],
+                text=texts[i],
+                # The first reads the prompt; the others take its cells once it is read.
+                pending=job.tokens[reused:] if i == 0 else [],
+                position=reused if i == 0 else 0,
+                held=job.tokens[:reused] if i == 0 else [],
+                limit=limit,
             )
+            for i in range(job.n)
+        ]
+        first = sequences[0]
+        first.forks = sequences[1:]
+        self._active.append(first)
+
+    def _sampler(self, sampling: Sampling, choice: int) -> Any:
+        return engine_sampler.build(self._llm, sampling, choice)
 
     def _step(self) -> None:
         batch = self._batch.batch
         batch.n_tokens = 0
-        room = self._n_batch
         now = time.monotonic()
         for sequence in list(self._active):
-            if sequence.job.cancelled.is_set():
+            job = sequence.choices.job
+            if sequence.choices.failed or job.cancelled.is_set():
                 self._finish(sequence, Outcome(finish_reason=None))
-            elif now > sequence.job.deadline:
+            elif now > job.deadline:
                 self._finish(sequence, GenerationTimeout())
-        # Generating sequences first: a long prompt must not stall running streams.
-        ordered = sorted(self._active, key=lambda s: bool(s.pending))
-        for sequence in ordered:
-            if room == 0:
-                break
+        room = self._n_batch
+        reading: list[_Sequence] = []
+        for sequence in self._active:  # generating sequences first: one token each
             if sequence.pending:
-                take = sequence.pending[:room]
-                del sequence.pending[: len(take)]
-                for i, token in enumerate(take):
-                    last = not sequence.pending and i == len(take) - 1
-                    self._add(batch, token, sequence, logits=last)
-                room -= len(take)
-            elif sequence.next_token is not None:
+                reading.append(sequence)
+            elif sequence.next_token is not None and room:
                 self._add(batch, sequence.next_token, sequence, logits=True)
                 sequence.next_token = None
                 room -= 1
+        budget = room if room == self._n_batch else min(room, self._prefill_chunk)
+        for sequence in reading:  # then prompts, oldest first, within the step's budget
+            if budget == 0:
+                break
+            take = sequence.pending[:budget]
+            del sequence.pending[: len(take)]
+            for i, token in enumerate(take):
+                last = not sequence.pending and i == len(take) - 1
+                self._add(batch, token, sequence, logits=last)
+            budget -= len(take)
+            self.counts.prefill_tokens += len(take)
         if batch.n_tokens == 0:
             return
         self._ctx.decode(self._batch)
         for sequence in list(self._active):
-            if sequence.logits_index >= 0:
-                index, sequence.logits_index = sequence.logits_index, -1
+            if sequence.logits_index < 0:
+                continue
+            index, sequence.logits_index = sequence.logits_index, -1
+            for each in (sequence, *self._fork(sequence)):
                 try:
-                    self._sample(sequence, index)
-                except Exception as exc:  # one sequence's failure ends only that sequence
+                    self._sample(each, index)
+                except Exception as exc:  # one sequence's failure ends only its request
                     log.exception("sampling failed")
-                    if sequence in self._active:
-                        self._finish(sequence, exc)
+                    if each in self._active:
+                        self._finish(each, exc)
+
+    def _fork(self, sequence: _Sequence) -> list[_Sequence]:
+        """The other choices of a request take the prompt's cells (shared, not copied)."""
+        forks, sequence.forks = sequence.forks, []
+        for fork in forks:
+            self._slots.copy(sequence.seq_id, fork.seq_id)
+            fork.position = sequence.position
+            fork.held = list(sequence.held)
+            self._active.append(fork)
+        return forks
 
     def _add(self, batch: Any, token: int, sequence: _Sequence, *, logits: bool) -> None:
         j = batch.n_tokens
@@ -231,6 +349,7 @@ class BatchEngine:
         batch.logits[j] = logits
         batch.n_tokens = j + 1
         sequence.position += 1
+        sequence.held.append(token)
         if logits:
             sequence.logits_index = j
 
@@ -242,7 +361,8 @@ class BatchEngine:
         if token in self._end_tokens:
             self._finish(sequence, sequence.text.done("stop"))
             return
-        stopped = sequence.text.push(token, self._ctx.ctx, index, sequence.job.emit)
+        emit = sequence.choices.job.emit
+        stopped = sequence.text.push(token, self._ctx.ctx, index, emit)
         if stopped:
             self._finish(sequence, sequence.text.done("stop"))
         elif sequence.text.tokens >= sequence.limit:
@@ -250,45 +370,36 @@ class BatchEngine:
         else:
             sequence.next_token = token
 
-    def _finish(self, sequence: _Sequence, result: Outcome | BaseException) -> None:
-        self._active.remove(sequence)
-        self._llama_cpp.llama_memory_seq_rm(self._ctx.memory, sequence.seq_id, -1, -1)
-        self._free.append(sequence.seq_id)
+    def _finish(
+        self, sequence: _Sequence, result: Outcome | BaseException, *, keep: bool = True
+    ) -> None:
+        if sequence in self._active:
+            self._active.remove(sequence)
+        for fork in sequence.forks:  # ended before its prompt was read: so did its siblings
+            self._finish(fork, Outcome(finish_reason=None), keep=False)
+        sequence.forks = []
+        keep = keep and self._reuse
+        self._slots.release(sequence.seq_id, sequence.held if keep else None)
         sequence.sampler.close()
+        choices = sequence.choices
         try:
             if isinstance(result, Outcome) and result.finish_reason is not None:
-                sequence.text.flush(sequence.job.emit)
+                sequence.text.flush(choices.job.emit)
         except Exception:
             log.exception("sending a finished sequence's last text failed")
-        _notify(sequence.job, result)
-
-    def _sampler(self, sampling: Sampling) -> Any:
-        sampler = self._internals.LlamaSampler()
-        model = self._llm._model
-        if sampling.logit_bias:
-            sampler.add_logit_bias(self._llm.n_vocab(), sampling.logit_bias)
-        if sampling.frequency_penalty or sampling.presence_penalty:
-            sampler.add_penalties(
-                self._llm.n_vocab(),
-                64,
-                1.0,
-                sampling.frequency_penalty,
-                sampling.presence_penalty,
-            )
-        if sampling.grammar is not None:
-            sampler.add_grammar(model, sampling.grammar)
-        if sampling.temperature <= 0:
-            sampler.add_greedy()
-            return sampler
-        sampler.add_top_k(sampling.top_k)
-        sampler.add_top_p(sampling.top_p, 1)
-        sampler.add_min_p(sampling.min_p, 1)
-        sampler.add_temp(sampling.temperature)
-        sampler.add_dist(DEFAULT_SEED if sampling.seed is None else sampling.seed & 0xFFFFFFFF)
-        return sampler
+        if choices.failed:
+            return
+        if isinstance(result, BaseException):
+            choices.failed = True  # the other choices end at the next step
+            _notify(choices.job, result)
+            return
+        choices.outcomes[sequence.index] = result
+        choices.open -= 1
+        if choices.open == 0:
+            _notify(choices.job, [o or Outcome(finish_reason=None) for o in choices.outcomes])
 
 
-def _notify(job: Job, result: Outcome | BaseException) -> None:
+def _notify(job: Job, result: list[Outcome] | BaseException) -> None:
     try:
         job.done(result)
     except Exception:

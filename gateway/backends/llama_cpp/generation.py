@@ -54,6 +54,7 @@ class Piece:
 
     text: str
     logprobs: tuple[TokenLogprob, ...] = ()
+    index: int = 0  # which choice (`n` > 1) the text belongs to
 
 
 @dataclass(slots=True)
@@ -67,8 +68,9 @@ class Outcome:
 class SequenceText:
     """One sequence's output as it is sampled, token by token."""
 
-    def __init__(self, llm: Any, sampling: Sampling) -> None:
+    def __init__(self, llm: Any, sampling: Sampling, *, index: int = 0) -> None:
         self._llm = llm
+        self._index = index
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._stops = StopMatcher(sampling.stop)
         self._scorer = _Scorer(llm, sampling.logprobs) if sampling.logprobs is not None else None
@@ -111,7 +113,7 @@ class SequenceText:
     def _send(self, text: str, emit: Callable[[Piece], None]) -> None:
         self._outcome.text.append(text)
         self._outcome.logprobs.extend(self._pending)
-        emit(Piece(text, tuple(self._pending)))
+        emit(Piece(text, tuple(self._pending), self._index))
         self._pending = []
 
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.backends.llama_cpp.batch_engine import BatchEngine
+from gateway.backends.llama_cpp.batch_engine import BatchEngine, EngineCounts
 from gateway.backends.llama_cpp.chat_prompt import ChatPrompter
 from gateway.backends.llama_cpp.loader import context_window
 from gateway.errors import RateLimitError
@@ -45,8 +45,11 @@ class LoadedModel:
         return self.leases > 0 or self.gate.busy or self.gate.waiting > 0
 
     @classmethod
-    def wrap(cls, file: ModelFile, llm: Any, spec: LlamaCppSpec) -> LoadedModel:
-        """Blocking (builds the engine's context, stats the file): call from a worker thread."""
+    def wrap(
+        cls, file: ModelFile, llm: Any, spec: LlamaCppSpec, counts: EngineCounts | None = None
+    ) -> LoadedModel:
+        """Blocking (builds the engine's context, stats the file): call from a worker thread.
+        `counts` outlive the engine (a model unloaded and loaded again keeps counting)."""
         model = llm._model  # llama-cpp-python's vocabulary accessors live here
         bos, eos = llm.token_bos(), llm.token_eos()
         end = {t for t in (eos, model.token_eot()) if t is not None and t >= 0}
@@ -63,6 +66,9 @@ class LoadedModel:
                 n_threads=spec.n_threads,
                 n_threads_batch=spec.n_threads_batch or spec.n_threads,
                 end_tokens=frozenset(end),
+                prefix_cache=spec.prefix_cache,
+                prefill_chunk=spec.prefill_chunk,
+                counts=counts,
             )
         return cls(
             file=file,

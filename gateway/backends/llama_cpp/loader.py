@@ -19,12 +19,11 @@ def context_window(model: ModelFile, spec: LlamaCppSpec) -> int:
 def hide_context_size_warning() -> Any:
     """Drop llama.cpp's `n_ctx_seq (N) > n_ctx_train (M)` warning; pass every other line on.
 
-    In this gateway it is never true: the batch engine's unified KV cache holds `n_ctx *
-    parallel` cells, which llama.cpp takes as each sequence's limit, while the engine ends
-    every sequence at `n_ctx`; and a vocabulary-only read (`describe_gguf`) has no training
-    length (0) and never decodes. When `n_ctx` itself exceeds the training length, the
-    registry logs its own warning at load. Installed once per process; the cache keeps the
-    callback alive, since llama.cpp holds only a raw pointer to it."""
+    In this gateway it is never true: a vocabulary-only read (`describe_gguf`) has no
+    training length (0) and never decodes, and the batch engine gives each sequence its own
+    `n_ctx` cells. When `n_ctx` itself exceeds the training length, the registry logs its
+    own warning at load. Installed once per process; the cache keeps the callback alive,
+    since llama.cpp holds only a raw pointer to it."""
     import llama_cpp
     from llama_cpp import _logger
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gateway.backends.llama_cpp.batch_engine import EngineCounts
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
 from gateway.backends.llama_cpp.loader import context_window, describe_gguf, load_llama
 from gateway.errors import ModelNotFoundError, ServiceUnavailableError
@@ -54,6 +55,8 @@ class LocalModels:
         self._warned_window: set[Path] = set()
         # Header facts per path, with the (mtime, size) they were read at.
         self._facts: dict[tuple[Path, int], tuple[tuple[int, int], dict[str, Any]]] = {}
+        # Prompt-token counts per model name, kept across unloads (for /metrics).
+        self.counts: dict[str, EngineCounts] = {}
 
     # --- which files exist --------------------------------------------------------------------
 
@@ -168,7 +171,8 @@ class LocalModels:
         return model
 
     def _wrap(self, file: ModelFile, llm: Any) -> LoadedModel:
-        model = LoadedModel.wrap(file, llm, self._spec)
+        counts = None if file.embedding else self.counts.setdefault(file.name, EngineCounts())
+        model = LoadedModel.wrap(file, llm, self._spec, counts)
         if 0 < model.n_ctx_train < model.n_ctx and file.path not in self._warned_window:
             self._warned_window.add(file.path)
             log.warning(

@@ -5,8 +5,6 @@ Everything the local backend cannot honour is a clear 400 here, before the model
 
 from __future__ import annotations
 
-import functools
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +12,9 @@ import msgspec
 
 from gateway.backends.llama_cpp.chat_prompt import function_tools
 from gateway.backends.llama_cpp.generation import Sampling
+from gateway.backends.llama_cpp.json_grammar import json_grammar
 from gateway.backends.llama_cpp.loaded_model import LoadedModel
+from gateway.backends.llama_cpp.tool_grammar import tool_call_grammar
 from gateway.errors import InvalidRequestError
 from gateway.protocol.chat import (
     ChatCompletionRequest,
@@ -46,27 +46,54 @@ def plan_chat(
     model: LoadedModel, request: ChatCompletionRequest, context_overflow: str = "error"
 ) -> Plan:
     _common_checks(request.n)
+    forced = _forced_tools(request)
+    if forced:
+        request = _offering_only(request, forced)
     if context_overflow == "trim_oldest":
         request = _trimmed_to_fit(model, request)
     rendered = model.prompter.render(request)
-    tokens = model.tokenize(rendered.text, add_bos=not rendered.has_bos)
-    forced = _forced_tools(request)
-    grammar_schema: dict[str, Any] | None = None
+    grammar: str | None = None
     if forced:
-        grammar_schema = _tool_call_schema([f for f in _functions(request) if f.name in forced])
+        grammar = _forced_call_grammar(request, forced)
     elif isinstance(request.response_format, JSONSchemaFormat):
         schema = request.response_format.json_schema.schema
-        grammar_schema = schema if isinstance(schema, dict) else {"type": "object"}
+        grammar = _schema_grammar(schema if isinstance(schema, dict) else {"type": "object"})
     elif isinstance(request.response_format, JSONObjectFormat):
-        grammar_schema = {"type": "object"}
+        grammar = _schema_grammar({"type": "object"})
+    tokens = model.tokenize(rendered.text, add_bos=not rendered.has_bos)
     stops = (*rendered.stop, *_stops(request.stop))
     auto = () if forced or request.tool_choice == "none" else tuple(_functions(request))
     return Plan(
         tokens=tokens,
-        sampling=_sampling(model, request, tokens, stops, _grammar(model, grammar_schema)),
+        sampling=_sampling(model, request, tokens, stops, _grammar(model, grammar)),
         forced_tools=forced,
         auto_functions=auto,
     )
+
+
+def _offering_only(request: ChatCompletionRequest, names: tuple[str, ...]) -> ChatCompletionRequest:
+    """The request with only the tools it may call this turn: the others would lengthen the
+    prompt (every token of it is prefilled) for nothing."""
+    tools = [t for t in function_tools(request) if t.function.name in names]
+    return msgspec.structs.replace(request, tools=tools)
+
+
+def _forced_call_grammar(request: ChatCompletionRequest, names: tuple[str, ...]) -> str:
+    functions = [f for f in _functions(request) if f.name in names]
+    # A named function is exactly one call (OpenAI's "forced function"); `required` is one
+    # or more unless `parallel_tool_calls` is false.
+    parallel = request.tool_choice == "required" and request.parallel_tool_calls is not False
+    try:
+        return tool_call_grammar(functions, parallel=parallel)
+    except Exception as exc:  # the converter raises bare Exceptions and ValueErrors
+        raise _unsupported_schema(str(exc), param="tools") from None
+
+
+def _schema_grammar(schema: dict[str, Any]) -> str:
+    try:
+        return json_grammar(schema)
+    except Exception as exc:  # the converter raises bare Exceptions and ValueErrors
+        raise _unsupported_schema(str(exc)) from None
 
 
 def _trimmed_to_fit(model: LoadedModel, request: ChatCompletionRequest) -> ChatCompletionRequest:
@@ -128,8 +155,8 @@ def plan_text(model: LoadedModel, request: CompletionRequest) -> Plan:
 
 
 def _common_checks(n: object) -> None:
-    if isinstance(n, int) and n > 1:
-        raise InvalidRequestError("local models return one choice: `n` must be 1", param="n")
+    """`n` > 1 is served: the batch engine reads the prompt once and samples `n` sequences
+    (more than the model's `parallel` slots is refused when the request is submitted)."""
 
 
 def _logprobs(request: ChatCompletionRequest | CompletionRequest) -> int | None:
@@ -240,38 +267,19 @@ def _forced_tools(request: ChatCompletionRequest) -> tuple[str, ...]:
     return ()
 
 
-def _tool_call_schema(functions: list[FunctionDefinition]) -> dict[str, Any]:
-    options = [
-        {
-            "type": "object",
-            "properties": {
-                "name": {"const": f.name},
-                "arguments": f.parameters if isinstance(f.parameters, dict) else {"type": "object"},
-            },
-            "required": ["name", "arguments"],
-        }
-        for f in functions
-    ]
-    return options[0] if len(options) == 1 else {"anyOf": options}
-
-
-def _grammar(model: LoadedModel, schema: dict[str, Any] | None) -> Any:
-    if schema is None:
+def _grammar(model: LoadedModel, text: str | None) -> Any:
+    if text is None:
         return None
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    try:
-        text = json_grammar(schema)
-    except Exception as exc:  # the converter raises bare Exceptions and ValueErrors
-        raise _unsupported_schema(str(exc)) from None
     _check_grammar(model, text)
     return LlamaGrammar.from_string(text, verbose=False)
 
 
-def _unsupported_schema(why: str) -> InvalidRequestError:
+def _unsupported_schema(why: str, param: str = "response_format") -> InvalidRequestError:
     return InvalidRequestError(
         f"this JSON schema cannot be enforced by grammar-constrained decoding: {why}",
-        param="response_format",
+        param=param,
         code="unsupported_schema",
     )
 
@@ -287,77 +295,3 @@ def _check_grammar(model: LoadedModel, text: str) -> None:
     if not sampler:
         raise _unsupported_schema("llama.cpp could not parse the grammar built from it")
     llama_cpp.llama_sampler_free(sampler)
-
-
-# JSON forbids raw control characters in strings (RFC 8259, section 7): they must be escaped.
-# llama-cpp-python 0.3.36's converter lets a string character (`char`) and a pattern's `.`
-# be any of them, so a model could put a raw newline inside a string and the reply would not
-# parse. These replace the converter's rules (matched by content, whatever it names them).
-_JSON_CHAR = (
-    r'[^"\\\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F] [0-9a-fA-F])'
-)
-# A pattern's `.` becomes one character that needs no escape: it cannot end the string or
-# start an escape that the pattern does not account for.
-_JSON_PLAIN_CHAR = r'[^"\\\x00-\x1F]'
-
-
-def json_grammar(schema: dict[str, Any]) -> str:
-    """GBNF text for values matching `schema`, always valid JSON (strict parsers included).
-
-    llama-cpp-python's converter builds it, with the string rules above and literals
-    (`enum`, `const`, property names) escaped for GBNF, backslashes included."""
-    # A copy: the converter rewrites `$ref`s in place, and the schema belongs to the request.
-    copy = _relaxed(json.loads(json.dumps(schema)))
-    converter = _json_converter()(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
-    converter.visit(converter.resolve_refs(copy, "input"), "")
-    text: str = converter.format_grammar()
-    return text
-
-
-# The converter spells `maxLength: n` as n nested optionals, and llama.cpp refuses a
-# grammar past ~1000 of them (`maxLength: 2000` on a tool's query did): longer bounds are
-# left to the check after generation (a tool call's arguments are validated by the tool;
-# schemas with them are rare in `response_format`).
-_GRAMMAR_MAX_REPEAT = 512
-
-
-def _relaxed(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_relaxed(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _relaxed(v) for k, v in node.items()}
-    for bound in ("maxLength", "maxItems"):
-        value = out.get(bound)
-        if isinstance(value, int) and value > _GRAMMAR_MAX_REPEAT:
-            del out[bound]
-    return out
-
-
-@functools.cache
-def _json_converter() -> Any:
-    from llama_cpp import llama_grammar
-
-    base: Any = llama_grammar.SchemaConverter  # untyped
-    strict = {
-        llama_grammar.PRIMITIVE_RULES["char"].content: _JSON_CHAR,
-        llama_grammar.DOT: _JSON_PLAIN_CHAR,
-    }
-
-    class JsonConverter(base):  # type: ignore[misc]
-        def _add_rule(self, name: str, rule: str) -> str:
-            return str(super()._add_rule(name, strict.get(rule, rule)))
-
-        def _format_literal(self, literal: str) -> str:
-            # The converter escapes quotes and line breaks but not backslashes, so the JSON
-            # escapes in `json.dumps` output (`\n`, `\u00e9`, `\"`) were read by GBNF as its own
-            # escapes: a raw newline, or a literal ended early.
-            escaped = (
-                literal.replace("\\", "\\\\")
-                .replace('"', '\\"')
-                .replace("\r", "\\r")
-                .replace("\n", "\\n")
-            )
-            return f'"{escaped}"'
-
-    return JsonConverter
