@@ -28,6 +28,7 @@ from gateway.api.workflow_endpoints import workflow_handlers
 from gateway.config_watch import ConfigWatcher
 from gateway.container import Container
 from gateway.keys import KeyTable
+from gateway.observability.log_redaction import Redactor
 from gateway.observability.recent_errors import RecentErrors
 from gateway.runtime import tune_gc
 from gateway.settings.schema import Settings
@@ -60,6 +61,7 @@ def create_app(
     mcp_route, mcp_endpoint = mcp_handler(lambda: container.tool_set.registry)
     deadline = lambda: container.settings.defaults.deadline_seconds  # noqa: E731
     recent_errors = RecentErrors()  # the status page's; fed by the access log's hook
+    redactor = Redactor()  # what access-log lines quote of a client's text
     app = Litestar(
         route_handlers=[
             *completion_handlers(lambda: container.pipeline, server, deadline),
@@ -112,7 +114,11 @@ def create_app(
         observe=recent_errors.chained(container.metrics.observe),
         enabled=server.access_log,
         writer=access_log,
+        redact=redactor.short,
+        log_bodies=redactor.text if server.log_bodies else None,
     )
+    if container.tracing is not None:
+        wrapped = container.tracing.middleware(wrapped)
     return RequestIdMiddleware(wrapped, overhead_header=server.overhead_header)
 
 

@@ -17,8 +17,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
-from redis.asyncio import Redis
-
 from gateway.backend_factory import build_backends, discovers
 from gateway.backends.base import Backend, ModelLister
 from gateway.backends.http_pool import HTTPPool
@@ -33,9 +31,11 @@ from gateway.cache.store import AnswerStore, build_store
 from gateway.keys import KeyTable
 from gateway.model_files import ModelFileError
 from gateway.observability.metrics import GatewayMetrics
+from gateway.observability.queue_metrics import local_prompt_counts, queue_depths
 from gateway.observability.tool_metrics import ToolMetrics
+from gateway.observability.tracing import Tracing, build_tracing
 from gateway.pipeline.discovery import ModelDiscovery
-from gateway.pipeline.executor import Executor
+from gateway.pipeline.executor import Executor, PolicyFor
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.policy_book import DetectorFactory, PolicyBook
 from gateway.pipeline.policy_registry import detector_builders, output_stages
@@ -45,16 +45,14 @@ from gateway.quota.memory import MemoryQuotaStore
 from gateway.quota.redis_store import RedisQuotaStore
 from gateway.quota.shared import SharedQuota
 from gateway.resilience.breaker import BreakerRegistry, BreakerState
-from gateway.resilience.breaker_sync import RedisBreakerSync
-from gateway.resilience.breaker_wire import default_replica_id
 from gateway.resilience.concurrency import RouteLimit
-from gateway.resilience.redis_client import connect_redis
 from gateway.resilience.target_policy import TargetPolicy
 from gateway.response_store import ResponseStore
 from gateway.route_catalog import catalog_entry, route_choosers
 from gateway.settings.backend_types import OpenAIBackendSpec
 from gateway.settings.loader import ConfigError
 from gateway.settings.schema import Settings
+from gateway.state_wiring import breaker_sync, state_redis
 from gateway.tool_wiring import GatewayToolSet
 from middleware.background_writer import BackgroundWriter
 from policies.audit import AuditLog
@@ -72,8 +70,15 @@ _MAX_CLIENT_NAMED_TARGETS = 256
 
 
 class Container:
-    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        env: Mapping[str, str] | None = None,
+        tracing: Tracing | None = None,
+    ) -> None:
         self._env = os.environ if env is None else env
+        # Off unless configured; when on, it wraps stages here, at build time only.
+        self.tracing = tracing or build_tracing(settings.server.tracing, self._env)
         self.created = int(time.time())
         self.metrics = GatewayMetrics()
         self.pool = HTTPPool()
@@ -84,8 +89,8 @@ class Container:
         self.breakers = BreakerRegistry(settings.defaults.breaker)
         self.metrics.watch_breakers(self._named_breaker_states)
         # One client for every piece of shared state (breakers, keys).
-        self.redis = _redis(settings, self._env)
-        self.breaker_sync = None if self.redis is None else _breaker_sync(self.redis, self.breakers)
+        self.redis = state_redis(settings, self._env)
+        self.breaker_sync = None if self.redis is None else breaker_sync(self.redis, self.breakers)
         if self.breaker_sync is not None:
             publish = self.breaker_sync.on_transition
             self.breakers.add_listener(
@@ -110,7 +115,8 @@ class Container:
             sys.stderr.buffer if self._audit_file is None else self._audit_file,
             name="audit-log",
         )
-        self.audit = AuditLog(self.audit_writer, self.metrics)
+        stage_metrics = self.tracing.stage_metrics(self.metrics) if self.tracing else self.metrics
+        self.audit = AuditLog(self.audit_writer, stage_metrics)
         # Cached answers and calls in flight outlive reloads; each config reads them.
         self.coalescer = Coalescer()
         self.cache_metrics = CacheMetrics(self.metrics.registry)
@@ -124,6 +130,8 @@ class Container:
         self._install(
             settings, build_backends(settings, self._env, self.pool), self._policy_book(settings)
         )
+        self.metrics.watch_local_prompts(lambda: local_prompt_counts(self.backends))
+        self.metrics.watch_queues(lambda: queue_depths(self._route_limits, self.backends))
         self.keys = KeyTable.from_settings(settings, self.redis)
         # Built once: stored responses outlive reloads (their limits are read at startup).
         self.responses = ResponseStore.build(
@@ -153,7 +161,10 @@ class Container:
         static_router = StaticRouter(catalog, self.target_load)
         choosers = route_choosers(settings)
         router: Router = ClassifyingRouter(static_router, choosers) if choosers else static_router
-        executor = Executor(backends, self._target_policy, self.target_load)
+        policy_for: PolicyFor = self._target_policy
+        if self.tracing is not None:
+            router, policy_for = self.tracing.router(router), self.tracing.policy_for(policy_for)
+        executor = Executor(backends, policy_for, self.target_load)
         route_limits: dict[str, RouteLimit] = {}
         for m in settings.models:
             if m.max_concurrency is None:
@@ -261,6 +272,8 @@ class Container:
             self.cache_metrics,
             semantic=self._semantic if uses_semantic(settings) else None,
         )
+        if self.tracing is not None:
+            self.tracing.cache(self.response_cache)
         return self.response_cache
 
     def _shared_quota(self, settings: Settings) -> SharedQuota:
@@ -319,6 +332,7 @@ class Container:
         if self.discovery.enabled:
             await self.discovery.refresh()
         await self.tool_set.start()
+        self.metrics.start()
         self._started = True
         log.info(
             "gateway ready",
@@ -364,6 +378,9 @@ class Container:
         await self.keys.aclose()
         if self.redis is not None:
             await self.redis.aclose()
+        await self.metrics.aclose()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)  # exports the last spans
 
 
 def _audit_file(destination: str) -> BinaryIO | None:
@@ -376,23 +393,3 @@ def _audit_file(destination: str) -> BinaryIO | None:
         raise ConfigError(
             "the audit log", [f"$.audit.destination: cannot open `{destination}`: {exc}"]
         ) from None
-
-
-def _redis(settings: Settings, env: Mapping[str, str]) -> Redis | None:
-    name = settings.state.redis_url_env
-    if name is None:
-        return None
-    url = env.get(name)
-    if not url:
-        raise ConfigError(
-            "the environment",
-            [f"$.state.redis_url_env: environment variable `{name}` is not set"],
-        )
-    return connect_redis(url, settings.state.timeout_seconds)
-
-
-def _breaker_sync(client: Redis, breakers: BreakerRegistry) -> RedisBreakerSync:
-    # Other replicas' news applies only to targets this one knows (never creates one).
-    return RedisBreakerSync(
-        client, breakers, default_replica_id(), accept=lambda key: key in breakers.states()
-    )

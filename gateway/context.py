@@ -6,6 +6,7 @@ Each field has one writer, named beside it; everything else only reads.
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,9 @@ from gateway.protocol.common import Usage
 
 # Where the request-id middleware leaves the context in the ASGI scope.
 CONTEXT_SCOPE_KEY = "gateway.context"
+# The id of the request being handled, for log lines (set by the request-id middleware;
+# tasks and `asyncio.to_thread` calls started while handling it inherit it).
+REQUEST_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
 
 
 @dataclass(slots=True)
@@ -74,6 +78,10 @@ class RequestContext:
     upstream_model: str | None = None
     # Tokens of every model call this request made, summed (see `add_usage`).
     usage: Usage | None = None
+    # Its cost in nano-USD at the policy file's prices (written when the quota settles).
+    cost_nano: int = 0
+    # Streams: seconds from the start to the first event sent (written by the SSE sender).
+    first_frame_seconds: float | None = None
     client_disconnected: bool = False
     # The response's status once it started (written by the request-id middleware).
     status: int = 0

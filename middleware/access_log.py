@@ -15,6 +15,10 @@ from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
 from middleware.background_writer import BackgroundWriter
 
 Observer = Callable[[str, int, float, RequestContext | None], None]
+# Text a log line may carry: credentials replaced (`gateway.observability.log_redaction`).
+Redact = Callable[[str], str]
+# How much of a body `log_bodies` keeps.
+MAX_LOGGED_BODY = 8192
 # nginx's convention for "the client closed the connection before the response".
 CLIENT_CLOSED = 499
 
@@ -28,12 +32,18 @@ class AccessLogMiddleware:
         enabled: bool = True,
         writer: BackgroundWriter | None = None,
         stream: BinaryIO | None = None,
+        redact: Redact | None = None,
+        log_bodies: Redact | None = None,
     ) -> None:
         """Pass the `writer` whose `aclose()` the app's shutdown runs, or else a `stream`
-        (stderr by default) and close `self.writer` yourself."""
+        (stderr by default) and close `self.writer` yourself. With `redact`, the model name
+        (a client's text) goes through it; with `log_bodies`, the start of each request body
+        is logged after going through that."""
         self.app = app
         self.observe = observe
         self.enabled = enabled
+        self.redact = redact
+        self.log_bodies = log_bodies if enabled else None
         self.writer = writer or BackgroundWriter(stream or sys.stderr.buffer, name="access-log")
         self._encoder = msgspec.json.Encoder()
 
@@ -42,6 +52,8 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        if self.log_bodies is not None:
+            receive = _BodyTap(scope, receive)
         ctx = scope.get(CONTEXT_SCOPE_KEY)
         if isinstance(ctx, RequestContext):
             # The request-id middleware (outside this one) notes the status as it goes out:
@@ -87,7 +99,7 @@ class AccessLogMiddleware:
             entry["request_id"] = ctx.request_id
             entry["overhead_ms"] = round(max(0.0, seconds - ctx.backend_seconds) * 1000, 3)
             if ctx.model:
-                entry["model"] = ctx.model
+                entry["model"] = ctx.model if self.redact is None else self.redact(ctx.model)
             if ctx.backend_name:
                 entry["backend"] = ctx.backend_name
             if ctx.attempts > 1:
@@ -95,7 +107,32 @@ class AccessLogMiddleware:
             if ctx.usage is not None:
                 entry["prompt_tokens"] = ctx.usage.prompt_tokens
                 entry["completion_tokens"] = ctx.usage.completion_tokens
+        body = scope.get(_BODY_KEY) if self.log_bodies is not None else None
+        if body and self.log_bodies is not None:
+            text = bytes(body[:MAX_LOGGED_BODY]).decode("utf-8", "replace")
+            entry["body"] = self.log_bodies(text)
+            if len(body) > MAX_LOGGED_BODY:
+                entry["body_truncated"] = True
         self.writer.write(self._encoder.encode(entry) + b"\n")
+
+
+_BODY_KEY = "gateway.logged_body"
+
+
+class _BodyTap:
+    """`receive`, keeping the start of the body in the scope for the log line."""
+
+    __slots__ = ("_body", "_receive")
+
+    def __init__(self, scope: Any, receive: Any) -> None:
+        self._receive = receive
+        self._body = scope[_BODY_KEY] = bytearray()
+
+    async def __call__(self) -> Any:
+        message = await self._receive()
+        if message["type"] == "http.request" and len(self._body) <= MAX_LOGGED_BODY:
+            self._body += message.get("body", b"")[: MAX_LOGGED_BODY + 1 - len(self._body)]
+        return message
 
 
 _KNOWN_ROUTES = (

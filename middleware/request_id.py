@@ -9,7 +9,7 @@ import os
 import re
 from typing import Any
 
-from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
+from gateway.context import CONTEXT_SCOPE_KEY, REQUEST_ID, RequestContext
 from gateway.quota.refusals import rate_limit_headers
 
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
@@ -61,7 +61,11 @@ class RequestIdMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
 
 
 def route_headers(ctx: RequestContext) -> list[tuple[bytes, bytes]]:

@@ -81,6 +81,7 @@ async def send_sse(
     frames: AsyncIterator[bytes],
     keepalive: float,
     before_final: Callable[[], None] | None = None,
+    first_frame: Callable[[], None] | None = None,
 ) -> None:
     """Stream SSE frames; while idle, `: keep-alive` comments keep proxies from timing out.
     Closing `frames` (always, whatever happens here) closes the upstream stream.
@@ -99,6 +100,9 @@ async def send_sse(
             if not start.done:
                 await start()
             await send({"type": "http.response.body", "body": frame, "more_body": True})
+            if first_frame is not None:
+                first_frame()  # time to first token: a frame, never a keep-alive
+                first_frame = None
             last_sent[0] = loop.time()
         if not start.done:
             await start()

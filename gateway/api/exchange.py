@@ -4,6 +4,7 @@ pipeline's own encoding; other inbound APIs pass their translators as `frames` /
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -34,7 +35,13 @@ async def exchange(
         if parsed.is_stream:
             chunks = await pipeline.stream(parsed, ctx)
             try:
-                await send_sse(send, frames(chunks), server.sse_keepalive_seconds, watch.finishing)
+                await send_sse(
+                    send,
+                    frames(chunks),
+                    server.sse_keepalive_seconds,
+                    watch.finishing,
+                    first_frame=lambda: _first_frame(ctx),
+                )
             finally:
                 # Also when the frames never started (the response could not begin).
                 await chunks.aclose()
@@ -45,3 +52,7 @@ async def exchange(
             await send_bytes(send, 200, data)
     if watch.disconnected:
         ctx.client_disconnected = True
+
+
+def _first_frame(ctx: RequestContext) -> None:
+    ctx.first_frame_seconds = time.perf_counter() - ctx.started

@@ -1,26 +1,43 @@
-"""Prometheus metrics in a registry owned by the container (no global registry state)."""
+"""Prometheus metrics in a registry owned by the container (no global registry state).
+
+Labels carry only names the gateway owns (route templates, catalog route ids, key ids,
+configured stage and tool names), each capped (`LabelCap`); never a model name, user field
+or key a client sent. With several workers the registry's values live in shared files
+(`gateway.observability.multiprocess`) and any worker's scrape reports the sums."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
 from gateway.context import RequestContext
+from gateway.observability.label_cap import LabelCap
+from gateway.observability.multiprocess import LiveRegistry, LiveSnapshot, multiprocess_dir
+from gateway.observability.queue_metrics import QueueCollector, QueueDepth
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1)
+_TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
+# Cost is settled in nano-USD (`gateway.quota`); the metric is in USD.
+_NANO = 1e-9
+# The key label of requests without a key (auth off).
+_NO_KEY = "none"
 
 
 class GatewayMetrics:
     content_type = CONTENT_TYPE_LATEST
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry = LiveRegistry()
+        # Set by `gateway serve --workers N`: values in shared files, merged at scrape.
+        self._snapshot = LiveSnapshot(lambda: self.registry.live) if multiprocess_dir() else None
+        self._model_label = LabelCap()
+        self._key_label = LabelCap()
         self.requests = Counter(
             "gateway_requests",
             "Requests answered, by route, model and status.",
@@ -43,8 +60,21 @@ class GatewayMetrics:
         )
         self.tokens = Counter(
             "gateway_tokens",
-            "Tokens reported by backends, by model and kind (prompt, completion).",
-            ("model", "kind"),
+            "Tokens reported by backends, by model route, key id and kind (prompt, completion).",
+            ("model", "key", "kind"),
+            registry=self.registry,
+        )
+        self.cost = Counter(
+            "gateway_cost_usd",
+            "Cost at the policy file's prices (USD), by model route and key id.",
+            ("model", "key"),
+            registry=self.registry,
+        )
+        self.ttft = Histogram(
+            "gateway_time_to_first_token_seconds",
+            "Streams: time from the request to the first event sent, by model route.",
+            ("model",),
+            buckets=_TTFT_BUCKETS,
             registry=self.registry,
         )
         self.policy_verdicts = Counter(
@@ -60,10 +90,12 @@ class GatewayMetrics:
             buckets=_OVERHEAD_BUCKETS,
             registry=self.registry,
         )
-        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
+        self._usage_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
 
     def observe(self, route: str, status: int, seconds: float, ctx: RequestContext | None) -> None:
-        model = ctx.route_id if ctx else ""
+        # `route` is a route template or `other` (the access log bounds it).
+        model = self._model_label(ctx.route_id) if ctx else ""
         key = (route, model, status)
         children = self._children.get(key)
         if children is None:
@@ -73,16 +105,48 @@ class GatewayMetrics:
                 self.requests.labels(*labels),
                 self.latency.labels(*labels),
                 self.overhead.labels(route),
+                self.ttft.labels(model),
             )
             self._children[key] = children
-        requests, latency, overhead = children
+        requests, latency, overhead, ttft = children
         requests.inc()
         latency.observe(seconds)
         if ctx is not None:
             overhead.observe(max(0.0, seconds - ctx.backend_seconds))
-            if ctx.usage is not None:
-                self.tokens.labels(model, "prompt").inc(ctx.usage.prompt_tokens)
-                self.tokens.labels(model, "completion").inc(ctx.usage.completion_tokens)
+            if ctx.first_frame_seconds is not None:
+                ttft.observe(ctx.first_frame_seconds)
+            if ctx.usage is not None or ctx.cost_nano:
+                self._usage(model, ctx)
+
+    def _usage(self, model: str, ctx: RequestContext) -> None:
+        key_id = self._key_label(ctx.principal or _NO_KEY)
+        children = self._usage_children.get((model, key_id))
+        if children is None:
+            children = self._usage_children[(model, key_id)] = (
+                self.tokens.labels(model, key_id, "prompt"),
+                self.tokens.labels(model, key_id, "completion"),
+                self.cost.labels(model, key_id),
+            )
+        prompt, completion, cost = children
+        if ctx.usage is not None:
+            prompt.inc(ctx.usage.prompt_tokens)
+            completion.inc(ctx.usage.completion_tokens)
+        if ctx.cost_nano:
+            cost.inc(ctx.cost_nano * _NANO)
+
+    def watch_queues(self, queues: Callable[[], Iterable[QueueDepth]]) -> None:
+        """`gateway_queue_waiting`, `gateway_queue_in_flight` and `gateway_queue_limit`
+        `{kind, name}`: route concurrency limits and local model queues, read at scrape."""
+        self.registry.register(QueueCollector(queues))
+
+    def start(self) -> None:
+        """In multiprocess mode, start copying this worker's scrape-time values."""
+        if self._snapshot is not None:
+            self._snapshot.start()
+
+    async def aclose(self) -> None:
+        if self._snapshot is not None:
+            await self._snapshot.aclose()
 
     def watch_breakers(self, states: Callable[[], Mapping[str, int]]) -> None:
         """`gateway_breaker_state{target}`: 0 closed, 1 half-open, 2 open, read at scrape."""
@@ -101,7 +165,15 @@ class GatewayMetrics:
         because the shared Redis is down (`state.on_unavailable: fail_open`)."""
         self.registry.register(_DegradedCollector(degraded))
 
+    def watch_local_prompts(self, counts: Callable[[], Mapping[str, tuple[int, int]]]) -> None:
+        """`gateway_local_prefix_hit_tokens_total{model}` (prompt tokens found in a local
+        model's KV cache) and `gateway_local_prefill_tokens_total{model}` (prompt tokens it
+        decoded), read from the batch engines at scrape."""
+        self.registry.register(_LocalPromptCollector(counts))
+
     def render(self) -> bytes:
+        if self._snapshot is not None:
+            return self._snapshot.render()
         return generate_latest(self.registry)
 
 
@@ -118,6 +190,28 @@ class _BreakerCollector(Collector):
         for target, state in sorted(self._states().items()):
             gauge.add_metric([target], int(state))
         yield gauge
+
+
+class _LocalPromptCollector(Collector):
+    def __init__(self, counts: Callable[[], Mapping[str, tuple[int, int]]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[Metric]:
+        hits = CounterMetricFamily(
+            "gateway_local_prefix_hit_tokens",
+            "Prompt tokens a local model found in its KV cache (not decoded again), by model.",
+            labels=["model"],
+        )
+        prefill = CounterMetricFamily(
+            "gateway_local_prefill_tokens",
+            "Prompt tokens a local model decoded, by model.",
+            labels=["model"],
+        )
+        for model, (hit, read) in sorted(self._counts().items()):
+            hits.add_metric([model], float(hit))
+            prefill.add_metric([model], float(read))
+        yield hits
+        yield prefill
 
 
 class SharedStateStatus(Protocol):

@@ -14,10 +14,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from functools import partial
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from gateway.backends.base import Backend, BackendCall, Capabilities, Needs, Unservable
 from gateway.backends.upstream_errors import malformed, openai_error_body
+from gateway.context import RequestContext
 from gateway.errors import (
     BadGatewayError,
     GatewayError,
@@ -27,7 +28,6 @@ from gateway.errors import (
 )
 from gateway.protocol.raw import RawFields
 from gateway.resilience.retry import is_retryable
-from gateway.resilience.target_policy import TargetPolicy
 from routers.balance import TargetLoad
 from routers.base import RouteDecision, Target
 
@@ -35,7 +35,16 @@ T = TypeVar("T")
 # The error code of a prompt longer than the target's window (OpenAI's own code).
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 CallFactory = Callable[[Target], BackendCall]
-PolicyFor = Callable[[Target], TargetPolicy]
+
+
+class TargetCaller(Protocol):
+    """What a target's calls go through: `TargetPolicy` (breaker, retries), or it wrapped
+    in spans when tracing is on."""
+
+    async def call(self, attempt: Callable[[], Awaitable[T]], ctx: RequestContext) -> T: ...
+
+
+PolicyFor = Callable[[Target], TargetCaller]
 Attempt = Callable[[Backend, BackendCall, Target], Awaitable[T]]
 
 

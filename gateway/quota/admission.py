@@ -198,6 +198,7 @@ class Admission:
             # Served, but the backend reported no usage: the reservation stands.
             prompt = completion = 0
             real_tokens, real_cost = ask.tokens, ask.cost
+        ctx.cost_nano = real_cost  # for `gateway_cost_usd_total`
         settlement = None
         if ask.scopes:
             settlement = Settlement(

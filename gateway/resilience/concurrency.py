@@ -22,6 +22,11 @@ class RouteLimit:
         waiting = max_waiting if max_waiting is not None else 4 * limit
         self._gate = PriorityGate(limit, waiting, self._busy)
 
+    @property
+    def gate(self) -> PriorityGate:
+        """Read by the queue-depth metrics at scrape time."""
+        return self._gate
+
     async def acquire(self, priority: int = 0) -> None:
         await self._gate.acquire(priority, max_wait=self._queue_timeout)
 

@@ -36,6 +36,15 @@ class PriorityGate:
     def busy(self) -> bool:
         return self._running > 0
 
+    @property
+    def running(self) -> int:
+        return self._running
+
+    @property
+    def queue_size(self) -> int:
+        """Waiters beyond this are refused (the `gateway_queue_limit` gauge)."""
+        return self._queue_size
+
     def slot(self, priority: int = 0) -> _Slot:
         return _Slot(self, priority)
 

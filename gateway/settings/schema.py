@@ -155,6 +155,14 @@ class Server(Config, frozen=True):
     # `: keep-alive` comment lines while a committed stream is idle (0 turns them off).
     sse_keepalive_seconds: Annotated[float, Meta(ge=0)] = 15.0
     access_log: bool = True
+    # Debugging only: add each request's body (its first 8 KiB) to its access-log line,
+    # after the secrets redaction pass (`[REDACTED:<KIND>]`). Prompts then reach the log
+    # (PII is not redacted): keep it off in production.
+    log_bodies: bool = False
+    # OpenTelemetry spans per request and stage (router, cache, policies, each target and
+    # attempt) over OTLP/HTTP, configured by the `OTEL_*` variables; needs the `otel` extra.
+    # An `OTEL_EXPORTER_OTLP_ENDPOINT` in the environment turns it on too.
+    tracing: bool = False
     overhead_header: bool = True
     # Browser origins allowed to call the API (CORS), e.g. a chat frontend; `*` for any.
     cors_allow_origins: list[str] = field(default_factory=list)
