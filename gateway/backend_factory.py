@@ -39,11 +39,7 @@ from gateway.settings.schema import Settings
 
 def _openai(spec: OpenAIBackendSpec, ctx: BuildContext) -> Backend:
     key = ctx.secret(spec.api_key_env, "api_key_env")
-    secret_headers: dict[str, str] = {}
-    for header, variable in spec.headers_env.items():
-        value = ctx.secret(variable, f"headers_env.{header}")
-        if value:
-            secret_headers[header] = value
+    secret_headers = ctx.secret_headers(spec.headers_env)
     return OpenAICompatBackend(
         ctx.name,
         spec,

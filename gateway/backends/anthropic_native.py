@@ -11,9 +11,8 @@ upstream, are the gateway's own credentials failing (502 `upstream_auth_error`).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 import aiohttp
@@ -30,8 +29,8 @@ from gateway.backends.anthropic_stream import ChunkTranslator
 from gateway.backends.base import Backend, BackendCall, Capabilities
 from gateway.backends.http_pool import HTTPPool
 from gateway.backends.registry import BackendType, BuildContext
-from gateway.backends.sse_decoder import SSEDecoder
-from gateway.backends.upstream_errors import malformed, status_error, upstream_errors
+from gateway.backends.upstream_errors import malformed, status_error
+from gateway.backends.upstream_http import UpstreamHTTP, with_extra
 from gateway.errors import BadGatewayError, GatewayError, InvalidRequestError, UpstreamStatusError
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.raw import RawFields, raw
@@ -69,19 +68,9 @@ class AnthropicBackend:
     ) -> None:
         self.name = name
         self._spec = spec
-        declared = spec.capabilities
         # Claude serves chat only: no legacy completions, no embeddings, no `suffix`.
         base = Capabilities(completions=False, embeddings=False, fill_in_middle=False)
-        self.capabilities = (
-            base
-            if declared is None
-            else base.overridden(
-                tools=declared.tools,
-                json_schema=declared.json_schema,
-                images=declared.images,
-                context_tokens=declared.context_tokens,
-            )
-        )
+        self.capabilities = base.declared(spec.capabilities)
         self._timeouts = timeouts
         self._pool = pool
         self._base_url = spec.base_url.rstrip("/")
@@ -89,9 +78,8 @@ class AnthropicBackend:
         if api_key:
             headers["x-api-key"] = api_key
         self._headers = headers
-        self._connect_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect, connect=timeouts.connect
-        )
+        self._url = f"{self._base_url}/v1/messages"
+        self._http = UpstreamHTTP(name, pool, timeouts, spec.max_reply_bytes, self._status_error)
 
     async def start(self) -> None:
         await self._pool.start()
@@ -120,24 +108,8 @@ class AnthropicBackend:
     async def complete(self, call: BackendCall) -> RawFields:
         translated = self._translate(call)
         body = _encoder.encode({**translated.body, "stream": False})
-        started = time.perf_counter()
-        try:
-            with upstream_errors(self.name, "waiting for the reply"):
-                async with asyncio.timeout(self._timeouts.first_byte) as deadline:
-                    response = await self._post(body, call)
-                    try:
-                        if response.status >= 300:
-                            raise await self._status_error(response)
-                        deadline.reschedule(_after(self._timeouts.idle))
-                        data = await self._read_capped(response)
-                    except BaseException:
-                        # A half-read reply must not go back to the pool; closing the
-                        # connection is also what stops the upstream's work on a disconnect.
-                        response.close()
-                        raise
-                    response.release()
-        finally:
-            call.ctx.backend_seconds += time.perf_counter() - started
+        headers = with_extra(self._headers, call.extra_headers)
+        data = await self._http.reply(self._url, body, headers, call.ctx)
         try:
             reply = _reply_decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
@@ -149,49 +121,21 @@ class AnthropicBackend:
         translated = self._translate(call)
         body = _encoder.encode({**translated.body, "stream": True})
         translator = ChunkTranslator(self.name, call.upstream_model, translated.json_tool)
-        ctx = call.ctx
-        waited_from = time.perf_counter()
-        response: aiohttp.ClientResponse | None = None
-        # The first event, not just the headers, must arrive within `first_byte`.
-        deadline: float | None = _after(self._timeouts.first_byte)
-        try:
-            with upstream_errors(self.name, "before the first byte"):
-                async with asyncio.timeout_at(deadline):
-                    response = await self._post(body, call)
-                    if response.status >= 300:
-                        raise await self._status_error(response)
-                    ctype = response.headers.get("content-type", "")
-                    if not ctype.startswith("text/event-stream"):
-                        raise malformed(self.name, f"`{ctype or 'no content type'}` to a stream")
-            decoder = SSEDecoder(max_event_bytes=self._spec.max_reply_bytes)
-            reader = response.content
-            idle = self._timeouts.idle
-            while True:
-                phase = "before the first byte" if deadline else "between stream chunks"
-                with upstream_errors(self.name, phase):
-                    async with asyncio.timeout_at(deadline or _after(idle)):
-                        piece = await reader.readany()
-                ctx.backend_seconds += time.perf_counter() - waited_from
-                with upstream_errors(self.name, "between stream chunks"):
-                    events = decoder.feed(piece) if piece else decoder.finish()
-                for data in events:
-                    for chunk in self._translate_event(translator, data):
-                        yield {key: raw(value) for key, value in chunk.items()}
-                    if translator.started:
-                        deadline = None
-                    if translator.finished:
-                        return
-                if not piece:
-                    raise BadGatewayError(
-                        f"upstream `{self.name}` closed the stream before `message_stop`",
-                        code="upstream_stream_truncated",
-                    )
-                waited_from = time.perf_counter()
-        finally:
-            if response is not None:
-                # close(), not release(): an unfinished stream must not go back to the pool,
-                # and closing the connection is what tells the upstream to stop generating.
-                response.close()
+        headers = with_extra(self._headers, call.extra_headers)
+        # Until content starts, the upstream is still within its first-byte allowance.
+        events = self._http.events(
+            self._url, body, headers, call.ctx, started=lambda: translator.started
+        )
+        async with aclosing(events):
+            async for data in events:
+                for chunk in self._translate_event(translator, data):
+                    yield {key: raw(value) for key, value in chunk.items()}
+                if translator.finished:
+                    return
+        raise BadGatewayError(
+            f"upstream `{self.name}` closed the stream before `message_stop`",
+            code="upstream_stream_truncated",
+        )
 
     def _translate_event(self, translator: ChunkTranslator, data: bytes) -> list[dict[str, Any]]:
         try:
@@ -209,31 +153,6 @@ class AnthropicBackend:
         elif response.status == 400 and error.message.startswith(_TOO_LONG):
             error.error_code = "context_length_exceeded"
         return error
-
-    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
-        limit = self._spec.max_reply_bytes
-        if (response.content_length or 0) > limit:
-            raise malformed(self.name, f"a reply over the {limit}-byte limit")
-        data = bytearray()
-        while piece := await response.content.readany():
-            data += piece
-            if len(data) > limit:
-                raise malformed(self.name, f"a reply over the {limit}-byte limit")
-        return bytes(data)
-
-    async def _post(self, body: bytes, call: BackendCall) -> aiohttp.ClientResponse:
-        headers = self._headers
-        if call.extra_headers:
-            headers = {**headers, **call.extra_headers}
-        payload = aiohttp.BytesPayload(body, content_type="application/json")
-        # Redirects are not followed: the key is for this origin only.
-        return await self._pool.session.post(
-            f"{self._base_url}/v1/messages",
-            data=payload,
-            headers=headers,
-            timeout=self._connect_timeout,
-            allow_redirects=False,
-        )
 
     async def list_models(self) -> list[str]:
         """Every model id the upstream lists, following its pages (off the hot path: httpx)."""
@@ -270,10 +189,6 @@ class AnthropicBackend:
 
 # A bound on paging, should an upstream keep saying `has_more`.
 _MAX_PAGES = 50
-
-
-def _after(seconds: float) -> float:
-    return asyncio.get_running_loop().time() + seconds
 
 
 def build(spec: AnthropicBackendSpec, ctx: BuildContext) -> Backend:

@@ -125,6 +125,17 @@ class Capabilities:
             )
         return None
 
+    def declared(self, spec: Any) -> Capabilities:
+        """These capabilities with a policy file's `capabilities:` block (None: as they are)."""
+        if spec is None:
+            return self
+        return self.overridden(
+            tools=spec.tools,
+            json_schema=spec.json_schema,
+            images=spec.images,
+            context_tokens=spec.context_tokens,
+        )
+
     def overridden(
         self,
         *,

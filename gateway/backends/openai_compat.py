@@ -8,25 +8,22 @@ Closing the stream iterator (a client disconnect cancels it) closes the upstream
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
-import aiohttp
 import httpx
 import msgspec
 
 from gateway.backends.base import BackendCall, Capabilities
 from gateway.backends.http_pool import HTTPPool
-from gateway.backends.sse_decoder import SSEDecoder
 from gateway.backends.upstream_errors import (
     error_event_body,
     malformed,
     status_error,
-    upstream_errors,
 )
+from gateway.backends.upstream_http import UpstreamHTTP, with_extra
 from gateway.errors import BadGatewayError, UpstreamStatusError
 from gateway.protocol.raw import RawFields, decode_fields, encode_fields, raw
 from gateway.settings.backend_types import OpenAIBackendSpec
@@ -54,17 +51,7 @@ class OpenAICompatBackend:
     ) -> None:
         self.name = name
         self._spec = spec
-        declared = spec.capabilities
-        self.capabilities = (
-            Capabilities()
-            if declared is None
-            else Capabilities().overridden(
-                tools=declared.tools,
-                json_schema=declared.json_schema,
-                images=declared.images,
-                context_tokens=declared.context_tokens,
-            )
-        )
+        self.capabilities = Capabilities().declared(spec.capabilities)
         self._timeouts = timeouts
         self._pool = pool
         self._base_url = spec.base_url.rstrip("/")
@@ -72,8 +59,8 @@ class OpenAICompatBackend:
         if api_key:
             headers["authorization"] = f"Bearer {api_key}"
         self._headers = headers
-        self._connect_timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeouts.connect, connect=timeouts.connect
+        self._http = UpstreamHTTP(
+            name, pool, timeouts, spec.max_reply_bytes, lambda r: status_error(name, r)
         )
 
     async def start(self) -> None:
@@ -87,92 +74,33 @@ class OpenAICompatBackend:
 
     async def complete(self, call: BackendCall) -> RawFields:
         url = f"{self._base_url}/{call.endpoint}"
-        body = encode_fields(call.fields)
-        started = time.perf_counter()
-        try:
-            with upstream_errors(self.name, "waiting for the reply"):
-                async with asyncio.timeout(self._timeouts.first_byte) as deadline:
-                    response = await self._post(url, body, call)
-                    try:
-                        if response.status >= 300:
-                            raise await status_error(self.name, response)
-                        deadline.reschedule(_after(self._timeouts.idle))
-                        data = await self._read_capped(response)
-                    except BaseException:
-                        # A half-read reply must not go back to the pool; closing the
-                        # connection is also what stops the upstream's work on a disconnect.
-                        response.close()
-                        raise
-                    response.release()
-        finally:
-            call.ctx.backend_seconds += time.perf_counter() - started
+        headers = with_extra(self._headers, call.extra_headers)
+        data = await self._http.reply(url, encode_fields(call.fields), headers, call.ctx)
         try:
             return decode_fields(data)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             raise malformed(self.name, "a reply that is not a complete JSON object") from None
-
-    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
-        limit = self._spec.max_reply_bytes
-        if (response.content_length or 0) > limit:
-            raise malformed(self.name, f"a reply over the {limit}-byte limit")
-        data = bytearray()
-        while piece := await response.content.readany():
-            data += piece
-            if len(data) > limit:
-                raise malformed(self.name, f"a reply over the {limit}-byte limit")
-        return bytes(data)
 
     async def stream(self, call: BackendCall) -> AsyncGenerator[RawFields, None]:
         url = f"{self._base_url}/{call.endpoint}"
         fields = call.fields
         if self._spec.request_stream_usage and not call.client_wants_usage:
             fields = {**fields, "stream_options": _with_usage(fields.get("stream_options"))}
-        body = encode_fields(fields)
-        ctx = call.ctx
-        waited_from = time.perf_counter()
-        response: aiohttp.ClientResponse | None = None
-        # The first event, not just the headers, must arrive within `first_byte`.
-        deadline: float | None = _after(self._timeouts.first_byte)
-        try:
-            with upstream_errors(self.name, "before the first byte"):
-                async with asyncio.timeout_at(deadline):
-                    response = await self._post(url, body, call)
-                    if response.status >= 300:
-                        raise await status_error(self.name, response)
-                    ctype = response.headers.get("content-type", "")
-                    if not ctype.startswith("text/event-stream"):
-                        raise malformed(self.name, f"`{ctype or 'no content type'}` to a stream")
-            decoder = SSEDecoder(max_event_bytes=self._spec.max_reply_bytes)
-            finished = False
-            reader = response.content
-            idle = self._timeouts.idle
-            while True:
-                phase = "before the first byte" if deadline else "between stream chunks"
-                with upstream_errors(self.name, phase):
-                    async with asyncio.timeout_at(deadline or _after(idle)):
-                        piece = await reader.readany()
-                ctx.backend_seconds += time.perf_counter() - waited_from
-                with upstream_errors(self.name, "between stream chunks"):
-                    events = decoder.feed(piece) if piece else decoder.finish()
-                for data in events:
-                    if data == _DONE:
-                        return
-                    deadline = None
-                    finished = finished or _FINISH_MARK.search(data) is not None
-                    yield self._decode_event(data)
-                if not piece:
-                    if finished:
-                        return  # some servers end after the last chunk without `[DONE]`
-                    raise BadGatewayError(
-                        f"upstream `{self.name}` closed the stream before it finished",
-                        code="upstream_stream_truncated",
-                    )
-                waited_from = time.perf_counter()
-        finally:
-            if response is not None:
-                # close(), not release(): an unfinished stream must not go back to the pool,
-                # and closing the connection is what tells the upstream to stop generating.
-                response.close()
+        headers = with_extra(self._headers, call.extra_headers)
+        finished = False
+        events = self._http.events(url, encode_fields(fields), headers, call.ctx)
+        async with aclosing(events):
+            async for data in events:
+                if data == _DONE:
+                    return
+                finished = finished or _FINISH_MARK.search(data) is not None
+                yield self._decode_event(data)
+        if not finished:
+            raise BadGatewayError(
+                f"upstream `{self.name}` closed the stream before it finished",
+                code="upstream_stream_truncated",
+            )
+        # Some servers end after the last chunk without `[DONE]`.
 
     def _decode_event(self, data: bytes) -> RawFields:
         try:
@@ -186,21 +114,6 @@ class OpenAICompatBackend:
                 f"upstream `{self.name}` reported an error mid-stream",
             )
         return fields
-
-    async def _post(self, url: str, body: bytes, call: BackendCall) -> aiohttp.ClientResponse:
-        headers = self._headers
-        if call.extra_headers:
-            headers = {**headers, **call.extra_headers}
-        # A ready-made payload skips aiohttp's per-request payload-type lookup.
-        payload = aiohttp.BytesPayload(body, content_type="application/json")
-        # Redirects are not followed: configured headers may hold secrets for this origin only.
-        return await self._pool.session.post(
-            url,
-            data=payload,
-            headers=headers,
-            timeout=self._connect_timeout,
-            allow_redirects=False,
-        )
 
     async def list_models(self) -> list[str]:
         """Model ids the upstream lists (off the hot path, so httpx)."""
@@ -244,7 +157,3 @@ def _with_usage(options: msgspec.Raw | None) -> msgspec.Raw:
         except (msgspec.DecodeError, msgspec.ValidationError):
             current = {}
     return raw({**current, "include_usage": True})
-
-
-def _after(seconds: float) -> float:
-    return asyncio.get_running_loop().time() + seconds

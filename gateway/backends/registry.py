@@ -43,6 +43,15 @@ class BuildContext:
             return None
         return value
 
+    def secret_headers(self, headers_env: Mapping[str, str]) -> dict[str, str]:
+        """`{header: value}` for a spec's `headers_env` (header -> variable name)."""
+        found: dict[str, str] = {}
+        for header, variable in headers_env.items():
+            value = self.secret(variable, f"headers_env.{header}")
+            if value:
+                found[header] = value
+        return found
+
     def timeouts(self, overrides: TimeoutOverrides | None) -> Timeouts:
         return overrides.over(self.default_timeouts) if overrides else self.default_timeouts
 

@@ -161,15 +161,7 @@ class Executor:
 
 
 def _capabilities(backend: Backend, target: Target) -> Capabilities:
-    declared = target.declared
-    if declared is None:
-        return backend.capabilities
-    return backend.capabilities.overridden(
-        tools=declared.tools,
-        json_schema=declared.json_schema,
-        images=declared.images,
-        context_tokens=declared.context_tokens,
-    )
+    return backend.capabilities.declared(target.declared)
 
 
 def _fails_over(exc: GatewayError) -> bool:
