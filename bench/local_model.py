@@ -28,19 +28,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _local_client import FILE, MODEL, PROMPT, gateway_run
+from _local_prefill import stall
+from _local_reuse import measure_defaults
 from _procs import Child, free_port, gateway_process
 
 from gateway.backends.llama_cpp.loader import load_llama
@@ -48,27 +49,6 @@ from gateway.model_files import ModelFile, package_dir
 from gateway.settings.backend_types import LlamaCppSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = "smollm2-135m-instruct"
-FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-PROMPT = "Write a long story about a lighthouse keeper and a storm."
-SYSTEM = (
-    "You are the support assistant of a hardware store. The store sells tools, paint, "
-    "garden supplies and building materials, and is open from eight to six on weekdays and "
-    "from nine to four on Saturdays. Answer customers politely and briefly, suggest the "
-    "right product when you can, never invent prices, and say when a question is better "
-    "answered by staff in the store. Keep every answer under five sentences."
-)
-QUESTIONS = [
-    "Which paint is best for a bathroom ceiling?",
-    "Do you sell rakes?",
-    "How do I fix a squeaky door?",
-    "What glue works on ceramic?",
-    "Can I return a drill after a week?",
-    "What size nails for a picture frame?",
-    "Are you open on Sunday?",
-    "How do I choose a garden hose?",
-    "What is the best way to store paint brushes?",
-]
 
 
 def plain_run(llm: object, max_tokens: int, content: str) -> tuple[float, float, int]:
@@ -91,52 +71,6 @@ def plain_run(llm: object, max_tokens: int, content: str) -> tuple[float, float,
             last = now
             pieces += 1
     return first - started, (pieces - 1) / (last - first) if pieces > 1 else 0.0, pieces
-
-
-async def gateway_run(
-    session: aiohttp.ClientSession,
-    base: str,
-    max_tokens: int,
-    content: str = PROMPT,
-    *,
-    messages: list[dict[str, str]] | None = None,
-    text: list[str] | None = None,
-) -> tuple[float, float, int, bool]:
-    """(TTFT s, decode tokens/s, completion tokens from usage, ended with [DONE]); the
-    reply's text is appended to `text` when given."""
-    body = {
-        "model": MODEL,
-        "messages": messages or [{"role": "user", "content": content}],
-        "max_tokens": max_tokens,
-        "temperature": 0,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    started = time.perf_counter()
-    first = last = 0.0
-    tokens, pieces, done = 0, 0, False
-    async with session.post(f"{base}/v1/chat/completions", json=body) as response:
-        async for raw_line in response.content:
-            line = raw_line.strip()
-            if not line.startswith(b"data: "):
-                continue
-            if line == b"data: [DONE]":
-                done = True
-                break
-            chunk = json.loads(line[6:])
-            if chunk.get("usage"):
-                tokens = chunk["usage"]["completion_tokens"]
-            if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                pieces += 1
-                if text is not None:
-                    text.append(chunk["choices"][0]["delta"]["content"])
-    # Servers that send no stream usage (llama_cpp.server): one content chunk per token.
-    tokens = tokens or pieces
-    rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
-    return first - started, rate, tokens, done
 
 
 async def concurrent(base: str, streams: int, max_tokens: int) -> tuple[float, list[int], bool]:
@@ -354,159 +288,6 @@ async def _measure(llm: object, base: str, args: argparse.Namespace) -> dict[str
         "all_concurrent_streams_complete": all(a[2] for a in aggregate),
         "concurrent_tokens_per_stream": aggregate[-1][1],
         "every_gateway_stream_done": all(r[3] for r in through),
-    }
-
-
-def plain_chat(llm: object, messages: list[dict[str, str]], max_tokens: int) -> tuple[float, str]:
-    """(TTFT s, reply) from llama-cpp-python, whose `Llama` reuses the KV of the longest
-    prefix its previous prompt shares (no reset here: this is its warm path)."""
-    started = time.perf_counter()
-    first, text = 0.0, []
-    stream = llm.create_chat_completion(  # type: ignore[attr-defined]
-        messages=messages, max_tokens=max_tokens, temperature=0, stream=True
-    )
-    for chunk in stream:
-        if chunk["choices"] and chunk["choices"][0]["delta"].get("content"):
-            first = first or time.perf_counter()
-            text.append(chunk["choices"][0]["delta"]["content"])
-    return first - started, "".join(text)
-
-
-async def measure_defaults(llm: object, base: str, args: argparse.Namespace) -> dict[str, object]:
-    """Warm TTFT, second-turn TTFT and shared-system-prompt concurrency (default settings)."""
-    warm_plain, warm_gateway, turns_plain, turns_gateway = [], [], [], []
-    async with aiohttp.ClientSession() as session:
-        await gateway_run(session, base, 8)
-        for i in range(args.rounds):
-            ask = [{"role": "user", "content": f"{PROMPT} Take {i}."}]
-            llm.reset()  # type: ignore[attr-defined]
-            plain_chat(llm, ask, 8)
-            warm_plain.append(plain_chat(llm, ask, 8)[0])
-            await gateway_run(session, base, 8, messages=ask)
-            warm_gateway.append((await gateway_run(session, base, 8, messages=ask))[0])
-            # A conversation: a system prompt, a question, the reply, a follow-up.
-            first = [  # its own system prompt: the first turn is cold
-                {"role": "system", "content": f"Store {i} of the chain. {SYSTEM}"},
-                {"role": "user", "content": f"{QUESTIONS[i % len(QUESTIONS)]} (customer {i})"},
-            ]
-            llm.reset()  # type: ignore[attr-defined]
-            cold, reply = plain_chat(llm, first, args.max_tokens // 2)
-            second = [*first, {"role": "assistant", "content": reply}]
-            second.append({"role": "user", "content": "Thanks. Anything else I should know?"})
-            turns_plain.append((cold, plain_chat(llm, second, 8)[0]))
-            text: list[str] = []
-            cold = (
-                await gateway_run(session, base, args.max_tokens // 2, messages=first, text=text)
-            )[0]
-            second = [*first, {"role": "assistant", "content": "".join(text)}, second[-1]]
-            turns_gateway.append((cold, (await gateway_run(session, base, 8, messages=second))[0]))
-        single, aggregates, runs = [], [], []
-        for r in range(2):  # interleaved: the machine's noise hits both alike
-            messages = _shared(100 + r)
-            single.append((await gateway_run(session, base, args.max_tokens, messages=messages))[1])
-            started = time.perf_counter()
-            runs = await asyncio.gather(
-                *(
-                    gateway_run(session, base, args.max_tokens, messages=_shared(10 * r + i))
-                    for i in range(args.streams)
-                )
-            )
-            aggregates.append(sum(x[2] for x in runs) / (time.perf_counter() - started))
-    aggregate = statistics.median(aggregates)
-    single_rate = statistics.median(single)
-    median = statistics.median
-    plain_turn = median(t[1] / t[0] for t in turns_plain)
-    gateway_turn = median(t[1] / t[0] for t in turns_gateway)
-    return {
-        "candidate_settings": args.candidate,
-        "plain_warm_ttft_ms": round(median(warm_plain) * 1000, 1),
-        "gateway_warm_ttft_ms": round(median(warm_gateway) * 1000, 1),
-        "warm_ttft_overhead_ms": round((median(warm_gateway) - median(warm_plain)) * 1000, 1),
-        "plain_turns_ttft_ms": [[round(a * 1000), round(b * 1000)] for a, b in turns_plain],
-        "gateway_turns_ttft_ms": [[round(a * 1000), round(b * 1000)] for a, b in turns_gateway],
-        "plain_second_vs_first_turn_ttft": round(plain_turn, 3),
-        "gateway_second_vs_first_turn_ttft": round(gateway_turn, 3),
-        "single_stream_tok_s": round(single_rate, 1),
-        f"shared_system_aggregate_tok_s_{args.streams}_streams": round(aggregate, 1),
-        "shared_system_aggregate_vs_single": round(aggregate / single_rate, 3),
-        "shared_system_streams_complete": all(r[3] for r in runs),
-    }
-
-
-def _shared(i: int) -> list[dict[str, str]]:
-    question = QUESTIONS[i % len(QUESTIONS)]
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": f"{question} Please explain in detail. (ticket {i})"},
-    ]
-
-
-def stall(path: Path, args: argparse.Namespace) -> dict[str, object]:
-    """A running stream's token gaps while three newcomers with long prompts prefill, with
-    the default `prefill_chunk` and with whole-`n_batch` chunks, in-process (no HTTP)."""
-    from gateway.backends.llama_cpp.loaded_model import LoadedModel
-    from gateway.backends.llama_cpp.registry import VOCAB_CONTEXT
-
-    file = ModelFile(MODEL, path)
-    report: dict[str, object] = {}
-    default_chunk = LlamaCppSpec().prefill_chunk
-    for chunk in sorted({default_chunk, *(int(c) for c in args.stall_chunks.split(","))}):
-        spec = LlamaCppSpec(n_threads=args.threads, n_ctx=2048, prefill_chunk=chunk)
-        model = LoadedModel.wrap(file, load_llama(file, spec, context_tokens=VOCAB_CONTEXT), spec)
-        try:
-            report[f"prefill_chunk_{chunk}"] = _stall_once(model, args.max_tokens)
-        finally:
-            model.close()
-    return report
-
-
-def _stall_once(model: Any, max_tokens: int) -> dict[str, object]:
-    import threading
-
-    from gateway.backends.llama_cpp.batch_engine import Job
-    from gateway.backends.llama_cpp.generation import Sampling
-
-    engine = model.engine
-    runner: list[float] = []
-    firsts: dict[int, float] = {}
-    finished = threading.Semaphore(0)
-    greedy = Sampling(max_tokens=max_tokens, temperature=0)
-
-    def submit(text: str, on_piece: Any) -> None:
-        tokens = model.tokenize(text, add_bos=False)
-        engine.submit(
-            Job(
-                tokens,
-                greedy,
-                on_piece,
-                threading.Event(),
-                time.monotonic() + 600,
-                lambda _r: finished.release(),
-            )
-        )
-
-    chat = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
-    submit(chat.format(PROMPT), lambda _p: runner.append(time.perf_counter()))
-    while len(runner) < 8:
-        time.sleep(0.005)
-    arrived = time.perf_counter()
-    long_prompt = " ".join(QUESTIONS * 4)  # ~300 tokens, distinct per newcomer
-    for k in range(1, 4):
-        submit(
-            chat.format(f"{k}: {long_prompt}"),
-            lambda _p, k=k: firsts.setdefault(k, time.perf_counter()),
-        )
-    for _ in range(4):
-        finished.acquire()
-    prefilled = max(firsts.values())
-    during = [t for t in runner if arrived <= t <= prefilled]
-    gaps = [b - a for a, b in itertools.pairwise(runner) if b > arrived]
-    window = prefilled - arrived
-    return {
-        "newcomers_ttft_ms": sorted(round((t - arrived) * 1000) for t in firsts.values()),
-        "runner_tokens_during_prefill": len(during),
-        "runner_tok_s_during_prefill": round(len(during) / window, 1) if window > 0 else None,
-        "runner_max_gap_ms": round(max(gaps) * 1000, 1) if gaps else None,
     }
 
 

@@ -33,11 +33,17 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.backends.llama_cpp import engine_sampler
 from gateway.backends.llama_cpp.engine_job import EngineCounts, Job
+from gateway.backends.llama_cpp.engine_sequences import (
+    Choices,
+    Sequence,
+    notify,
+    reuse_source,
+    worth_waiting,
+)
 from gateway.backends.llama_cpp.generation import (
     GenerationTimeout,
     Outcome,
@@ -45,42 +51,13 @@ from gateway.backends.llama_cpp.generation import (
     SequenceText,
 )
 from gateway.backends.llama_cpp.loader import hide_context_size_warning
-from gateway.backends.llama_cpp.prefix_index import Match, common_prefix
+from gateway.backends.llama_cpp.prefix_index import Match
 from gateway.backends.llama_cpp.slot_table import SlotTable
 from gateway.errors import InvalidRequestError, ServiceUnavailableError
 
 __all__ = ["BatchEngine", "EngineCounts", "Job"]
 
 log = logging.getLogger("gateway.llama_cpp")
-
-# A newcomer waits for a prompt still being read when that saves it at least this many
-# tokens of prefill (concurrent requests sharing a system prompt read it once).
-_DEFER_MIN_TOKENS = 16
-
-
-@dataclass(slots=True, eq=False)
-class _Choices:
-    job: Job
-    outcomes: list[Outcome | None]
-    open: int
-    failed: bool = False
-
-
-@dataclass(slots=True, eq=False)
-class _Sequence:
-    seq_id: int
-    index: int
-    choices: _Choices
-    sampler: Any
-    text: SequenceText
-    pending: list[int]  # prompt tokens not yet decoded
-    position: int
-    held: list[int]  # the tokens this sequence's cells hold, in position order
-    limit: int
-    next_token: int | None = None
-    logits_index: int = -1
-    # Sequences of the same request that take this one's cells once its prompt is read.
-    forks: list[_Sequence] = field(default_factory=list)
 
 
 class BatchEngine:
@@ -131,7 +108,7 @@ class BatchEngine:
             n_tokens=n_batch, embd=0, n_seq_max=parallel, verbose=False
         )
         self._slots = SlotTable(llama_cpp, self._ctx.ctx, self._ctx.memory, parallel)
-        self._active: list[_Sequence] = []
+        self._active: list[Sequence] = []
         # Jobs taken from the queue that wait: for free slots (`n` of them), or for a prompt
         # they share to be read by a running sequence.
         self._held: list[Job] = []
@@ -194,7 +171,7 @@ class BatchEngine:
                 if job is not None:
                     waiting.append(job)
             for job in waiting:
-                _notify(job, gone)
+                notify(job, gone)
 
     def _admit(self) -> None:
         held, self._held = self._held, []
@@ -219,52 +196,34 @@ class BatchEngine:
     def _try_start(self, job: Job) -> str:
         """Start or answer `job` ("started"), or say why it waits ("full", "defer")."""
         if job.cancelled.is_set():
-            _notify(job, [Outcome(finish_reason=None)] * job.n)
+            notify(job, [Outcome(finish_reason=None)] * job.n)
             return "started"
         if not job.tokens:
-            _notify(job, ValueError("an empty prompt cannot be decoded"))
+            notify(job, ValueError("an empty prompt cannot be decoded"))
             return "started"
         if self._slots.available < job.n:
             return "full"
-        source = self._source(job.tokens) if self._reuse else None
-        if self._reuse and self._worth_waiting(job.tokens, source):
+        source = reuse_source(self._slots, self._active, job.tokens) if self._reuse else None
+        if self._reuse and worth_waiting(self._active, job.tokens, source):
             return "defer"
         try:
             texts = [SequenceText(self._llm, job.sampling, index=i) for i in range(job.n)]
             samplers = [self._sampler(job.sampling, i) for i in range(job.n)]
         except Exception as exc:  # this job's setup failed: only it is answered
-            _notify(job, exc)
+            notify(job, exc)
             return "started"
         self._start(job, source, texts, samplers)
         return "started"
-
-    def _source(self, prompt: list[int]) -> Match | None:
-        """The kept or running sequence whose cells hold the longest start of `prompt`."""
-        best = self._slots.kept.longest(prompt)
-        for sequence in self._active:
-            length = common_prefix(prompt, sequence.held)
-            if length and (best is None or length > best.length):
-                best = Match(sequence.seq_id, length, len(sequence.held))
-        return best
-
-    def _worth_waiting(self, prompt: list[int], source: Match | None) -> bool:
-        have = source.length if source is not None else 0
-        for sequence in self._active:
-            if sequence.pending:
-                soon = common_prefix(prompt, sequence.choices.job.tokens)
-                if min(soon, len(prompt) - 1) - have >= _DEFER_MIN_TOKENS:
-                    return True
-        return False
 
     def _start(
         self, job: Job, source: Match | None, texts: list[SequenceText], samplers: list[Any]
     ) -> None:
         slot, reused = self._slots.claim(job.tokens, source)
         self.counts.prefix_hit_tokens += reused
-        choices = _Choices(job, [None] * job.n, job.n)
+        choices = Choices(job, [None] * job.n, job.n)
         limit = min(job.sampling.max_tokens, self._n_ctx - len(job.tokens))
         sequences = [
-            _Sequence(
+            Sequence(
                 seq_id=slot if i == 0 else self._slots.claim_empty(exclude=(slot,)),
                 index=i,
                 choices=choices,
@@ -296,7 +255,7 @@ class BatchEngine:
             elif now > job.deadline:
                 self._finish(sequence, GenerationTimeout())
         room = self._n_batch
-        reading: list[_Sequence] = []
+        reading: list[Sequence] = []
         for sequence in self._active:  # generating sequences first: one token each
             if sequence.pending:
                 reading.append(sequence)
@@ -330,7 +289,7 @@ class BatchEngine:
                     if each in self._active:
                         self._finish(each, exc)
 
-    def _fork(self, sequence: _Sequence) -> list[_Sequence]:
+    def _fork(self, sequence: Sequence) -> list[Sequence]:
         """The other choices of a request take the prompt's cells (shared, not copied)."""
         forks, sequence.forks = sequence.forks, []
         for fork in forks:
@@ -340,7 +299,7 @@ class BatchEngine:
             self._active.append(fork)
         return forks
 
-    def _add(self, batch: Any, token: int, sequence: _Sequence, *, logits: bool) -> None:
+    def _add(self, batch: Any, token: int, sequence: Sequence, *, logits: bool) -> None:
         j = batch.n_tokens
         batch.token[j] = token
         batch.pos[j] = sequence.position
@@ -353,7 +312,7 @@ class BatchEngine:
         if logits:
             sequence.logits_index = j
 
-    def _sample(self, sequence: _Sequence, index: int) -> None:
+    def _sample(self, sequence: Sequence, index: int) -> None:
         if sequence.limit <= 0:
             self._finish(sequence, sequence.text.done("length"))
             return
@@ -371,7 +330,7 @@ class BatchEngine:
             sequence.next_token = token
 
     def _finish(
-        self, sequence: _Sequence, result: Outcome | BaseException, *, keep: bool = True
+        self, sequence: Sequence, result: Outcome | BaseException, *, keep: bool = True
     ) -> None:
         if sequence in self._active:
             self._active.remove(sequence)
@@ -391,16 +350,9 @@ class BatchEngine:
             return
         if isinstance(result, BaseException):
             choices.failed = True  # the other choices end at the next step
-            _notify(choices.job, result)
+            notify(choices.job, result)
             return
         choices.outcomes[sequence.index] = result
         choices.open -= 1
         if choices.open == 0:
-            _notify(choices.job, [o or Outcome(finish_reason=None) for o in choices.outcomes])
-
-
-def _notify(job: Job, result: list[Outcome] | BaseException) -> None:
-    try:
-        job.done(result)
-    except Exception:
-        log.exception("a finished sequence's callback failed")
+            notify(choices.job, [o or Outcome(finish_reason=None) for o in choices.outcomes])
