@@ -66,14 +66,24 @@ class Process:
         self._file.close()
 
 
-def start_loopback(tmp: Path, require_key: str | None = None) -> tuple[Process, str]:
+def start_upstream(
+    module: str, tmp: Path, require_key: str | None = None, ready_path: str = "/_test/requests"
+) -> tuple[Process, str]:
+    """One of gateway.testing's loopback upstreams (`python -m <module>`) on a free port;
+    returns it and its root URL once `ready_path` answers."""
     port = free_port()
-    args = [sys.executable, "-m", "gateway.testing.loopback_upstream", "--port", str(port)]
+    args = [sys.executable, "-m", module, "--port", str(port)]
     if require_key:
         args += ["--require-key", require_key]
-    proc = Process(args, tmp / f"loopback-{port}.log")
+    name = module.rsplit(".", 1)[-1]
+    proc = Process(args, tmp / f"{name}-{port}.log")
     base = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{base}/v1/models")
+    proc.wait_http(f"{base}{ready_path}")
+    return proc, base
+
+
+def start_loopback(tmp: Path, require_key: str | None = None) -> tuple[Process, str]:
+    proc, base = start_upstream("gateway.testing.loopback_upstream", tmp, require_key, "/v1/models")
     return proc, f"{base}/v1"
 
 

@@ -30,7 +30,6 @@ A forced `tool_choice` (`{"type": "tool"}`) always calls that tool. Every reques
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import uuid
 from typing import Any
@@ -40,6 +39,7 @@ from aiohttp import web
 
 from gateway.testing.anthropic_checks import RequestProblem, check_request, last_user_text
 from gateway.testing.anthropic_script import Script, events_of, parse_script, reply_to
+from gateway.testing.serving import serve_app, upstream_parser
 
 LISTED_MODELS = ["claude-echo", "claude-tool", "claude-tools-2", "claude-refusal", "claude-cache"]
 _ERROR_TYPES = {
@@ -200,27 +200,14 @@ async def _send(response: web.StreamResponse, event: Json) -> None:
     )
 
 
-async def serve(host: str, port: int, require_key: str | None, page_size: int) -> None:
-    upstream = AnthropicUpstream(require_key=require_key, models_page_size=page_size)
-    runner = web.AppRunner(upstream.app(), handler_cancellation=True, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    print(f"anthropic loopback upstream on http://{host}:{port}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9200)
-    parser.add_argument("--require-key", default=None)
+    parser = upstream_parser(__doc__, 9200)
     parser.add_argument("--models-page-size", type=int, default=1000)
     args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port, args.require_key, args.models_page_size))
+    upstream = AnthropicUpstream(
+        require_key=args.require_key, models_page_size=args.models_page_size
+    )
+    asyncio.run(serve_app(upstream.app(), args.host, args.port, "anthropic loopback upstream"))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ does, reject a history whose function calls lack one.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.testing.gemini_wire import WireError, check_request
+from gateway.testing.serving import serve_app, upstream_parser
 
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -340,26 +340,10 @@ def _merge(events: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-async def serve(host: str, port: int, require_key: str | None) -> None:
-    upstream = GeminiUpstream(require_key=require_key)
-    runner = web.AppRunner(upstream.app(), handler_cancellation=True, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    print(f"loopback gemini upstream on http://{host}:{port}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9200)
-    parser.add_argument("--require-key", default=None)
-    args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port, args.require_key))
+    args = upstream_parser(__doc__, 9200).parse_args()
+    upstream = GeminiUpstream(require_key=args.require_key)
+    asyncio.run(serve_app(upstream.app(), args.host, args.port, "loopback gemini upstream"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ upstream side (pass-through of fields, connection closed after a client disconne
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
 from typing import Any
@@ -21,6 +20,7 @@ from aiohttp import web
 from gateway.backends import fake_script
 from gateway.protocol.chat import ChatCompletionRequest
 from gateway.protocol.completions import CompletionRequest
+from gateway.testing.serving import serve_app, upstream_parser
 
 _STALL_SECONDS = 3600.0
 _encoder = msgspec.json.Encoder()
@@ -252,26 +252,10 @@ async def _error(
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 
-async def serve(host: str, port: int, require_key: str | None) -> None:
-    upstream = LoopbackUpstream(require_key=require_key)
-    runner = web.AppRunner(upstream.app(), handler_cancellation=True, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    print(f"loopback upstream on http://{host}:{port}/v1", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9100)
-    parser.add_argument("--require-key", default=None)
-    args = parser.parse_args()
-    asyncio.run(serve(args.host, args.port, args.require_key))
+    args = upstream_parser(__doc__, 9100).parse_args()
+    upstream = LoopbackUpstream(require_key=args.require_key)
+    asyncio.run(serve_app(upstream.app(), args.host, args.port, "loopback upstream"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ API, driven by the official `openai` SDK (and a raw HTTP client where the wire m
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from tests.support import Process, free_port, start_gateway
+from tests.support import start_gateway, start_upstream
 
 pytestmark = pytest.mark.e2e
 KEY = "sk-ant-loopback"
@@ -63,12 +62,9 @@ models:
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("anthropic")
-    port = free_port()
-    args = [sys.executable, "-m", "gateway.testing.anthropic_upstream", "--port", str(port)]
-    proc = Process([*args, "--require-key", KEY], tmp / "anthropic-upstream.log")
-    base = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{base}/_test/requests")
+    proc, base = start_upstream(
+        "gateway.testing.anthropic_upstream", tmp_path_factory.mktemp("anthropic"), KEY
+    )
     yield base
     proc.stop()
 

@@ -5,7 +5,6 @@ way Google's API does. One gateway and one upstream process for the whole module
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,19 +14,16 @@ import pytest
 from openai import OpenAI
 
 from tests.e2e.gemini_support import CONFIG, KEY, TOOLS, last_body, raw_stream, records
-from tests.support import Process, free_port, start_gateway
+from tests.support import start_gateway, start_upstream
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("gemini")
-    port = free_port()
-    args = [sys.executable, "-m", "gateway.testing.gemini_upstream", "--port", str(port)]
-    proc = Process([*args, "--require-key", KEY], tmp / "gemini-upstream.log")
-    base = f"http://127.0.0.1:{port}"
-    proc.wait_http(f"{base}/_test/requests")
+    proc, base = start_upstream(
+        "gateway.testing.gemini_upstream", tmp_path_factory.mktemp("gemini"), KEY
+    )
     yield base
     proc.stop()
 
