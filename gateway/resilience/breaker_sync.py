@@ -326,7 +326,7 @@ class RedisBreakerSync:
                 self.subscribed = False
                 with contextlib.suppress(*REDIS_ERRORS):
                     async with asyncio.timeout(self.op_timeout):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
             delay = self._backoff(delay)
             await asyncio.sleep(delay)
 
