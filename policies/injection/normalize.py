@@ -120,6 +120,9 @@ _LEET = str.maketrans(
 # A digit or symbol wedged between letters ("1gn0re", "pr0mpt"): worth a leet view.
 # Written symbol-first: a pattern led by a letter class is tried at every letter.
 _LEET_HINT = re.compile(r"[0134578@$!|+€]+[a-z]")
+# The token a hint sits in: letters, digits and leet symbols, up to a space or punctuation.
+_LEET_SYMBOLS = "_@$!|+€"
+_LEET_TOKEN = re.compile(r"[\w@$!|+€]+")
 # Single letters separated by one separator, five or more in a row: "i g n o r e".
 _SENTENCE = re.compile(r"\n|\. ")
 _SPACED_HINT = re.compile(r"[ .\-_*][^\W\d_][ .\-_*][^\W\d_][ .\-_*]")
@@ -216,7 +219,8 @@ def leet(folded: str) -> str | None:
     shape = folded.encode("utf-8", "surrogatepass").translate(_LEET_SHAPE)
     if b"la" not in shape and "€" not in folded:
         return None  # no leet character before a letter: `_LEET_HINT` cannot match
-    hits = [m.start() for m in _LEET_HINT.finditer(folded) if _leet_word(folded, m)]
+    # Distinct words: "0ede5ae" holds two hints but is one word.
+    hits = {_leet_word(folded, m) for m in _LEET_HINT.finditer(folded)} - {None}
     if len(hits) < 2:
         return None
     sentences = _SENTENCE.split(folded)
@@ -226,10 +230,19 @@ def leet(folded: str) -> str | None:
     return "\n".join(s.translate(_LEET) for s in leety)
 
 
-def _leet_word(text: str, match: re.Match[str]) -> bool:
-    # A leet character between letters, or leading a word of letters.
+def _leet_word(text: str, match: re.Match[str]) -> int | None:
+    """Where the leet word around a hint starts, if it is one: a leet character between
+    letters, or leading a word of letters, in a token that reads as letters once
+    translated. "1gn0r3" does; a commit hash ("48efb09e"), a timestamp ("27T04") or a
+    version ("5e65e8f") holds digits leet has no letter for."""
     start = match.start()
-    return start == 0 or text[start - 1].isalpha() or not text[start - 1].isalnum()
+    if not (start == 0 or text[start - 1].isalpha() or not text[start - 1].isalnum()):
+        return None
+    begin = start
+    while begin > 0 and (text[begin - 1].isalnum() or text[begin - 1] in _LEET_SYMBOLS):
+        begin -= 1
+    token = _LEET_TOKEN.match(text, begin)
+    return begin if token is not None and token.group().translate(_LEET).isalpha() else None
 
 
 def despace(folded: str) -> str | None:
