@@ -30,6 +30,7 @@ from gateway.cache.semantic_layer import SemanticLayer
 from gateway.cache.store import AnswerStore, build_store
 from gateway.keys import KeyTable
 from gateway.model_files import ModelFileError
+from gateway.observability.inference_log import InferenceLogService
 from gateway.observability.metrics import GatewayMetrics
 from gateway.observability.queue_metrics import local_prompt_counts, queue_depths
 from gateway.observability.tool_metrics import ToolMetrics
@@ -117,6 +118,7 @@ class Container:
         )
         stage_metrics = self.tracing.stage_metrics(self.metrics) if self.tracing else self.metrics
         self.audit = AuditLog(self.audit_writer, stage_metrics)
+        self.inference_log = InferenceLogService(settings.inference_log, self.metrics.registry)
         # Cached answers and calls in flight outlive reloads; each config reads them.
         self.coalescer = Coalescer()
         self.cache_metrics = CacheMetrics(self.metrics.registry)
@@ -191,6 +193,7 @@ class Container:
             policies=policies,
             cache=self._response_cache(settings),
             **self.tool_set.pipeline_args(settings),
+            inference_log=self.inference_log.stage,
         )
         self.detectors.sweep()  # what the previous file alone used is let go
         # New retries apply to new calls; breakers (by target key) carry over, except those
@@ -332,6 +335,7 @@ class Container:
         if self.discovery.enabled:
             await self.discovery.refresh()
         await self.tool_set.start()
+        self.inference_log.start()
         self.metrics.start()
         self._started = True
         log.info(
@@ -373,6 +377,7 @@ class Container:
             await self._semantic.aclose()
         self.policy_pool.shutdown(wait=False, cancel_futures=True)
         await self.audit_writer.aclose()
+        await self.inference_log.aclose()  # the queued records are written
         if self._audit_file is not None:
             self._audit_file.close()
         await self.keys.aclose()

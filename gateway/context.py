@@ -19,6 +19,18 @@ CONTEXT_SCOPE_KEY = "gateway.context"
 REQUEST_ID: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class ToolTrace:
+    """One gateway tool call of a request, for the inference log."""
+
+    name: str
+    arguments: str
+    # What went back to the model: the result, or the error message (`outcome` not ok).
+    content: str
+    outcome: str  # ok | error | invalid | timeout
+    seconds: float
+
+
 @dataclass(slots=True)
 class RequestContext:
     request_id: str
@@ -68,6 +80,9 @@ class RequestContext:
     # The gateway tools this request ran, `name:outcome:12ms` each (`x-gateway-tools`)
     # (written by the tool loop).
     tool_runs: list[str] | None = None
+    # The same runs with their arguments and results, for the inference log (written by the
+    # tool loop: a tool run is rare and slow, a reference more costs nothing).
+    tool_traces: list[ToolTrace] | None = None
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead
     # (added to by backends).
     backend_seconds: float = 0.0
@@ -101,12 +116,19 @@ class RequestContext:
         elif stage not in self.flags:
             self.flags.append(stage)
 
-    def tool_run(self, name: str, outcome: str, seconds: float) -> None:
+    def tool_run(
+        self, name: str, outcome: str, seconds: float, arguments: str = "", content: str = ""
+    ) -> None:
         entry = f"{name}:{outcome}:{round(seconds * 1000)}ms"
         if self.tool_runs is None:
             self.tool_runs = [entry]
         else:
             self.tool_runs.append(entry)
+        trace = ToolTrace(name, arguments, content, outcome, seconds)
+        if self.tool_traces is None:
+            self.tool_traces = [trace]
+        else:
+            self.tool_traces.append(trace)
 
     def add_usage(self, usage: Usage) -> None:
         """Count one model call's tokens (a tool loop makes several)."""

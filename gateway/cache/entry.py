@@ -107,12 +107,13 @@ class StreamAssembler:
             if choice.get("finish_reason") is not None:
                 into["finish_reason"] = choice["finish_reason"]
 
-    def answer(self) -> CachedAnswer | None:
-        """The complete answer, or None when it may not be stored."""
+    def answer(self, *, complete_only: bool = True) -> CachedAnswer | None:
+        """The complete answer, or None when it may not be stored; with `complete_only`
+        off, also one cut short (`length`, or no finish at all: the stream stopped)."""
         choices = [self._choices[i] for i in sorted(self._choices)]
         if self.broken or not choices:
             return None
-        if any(c.get("finish_reason") not in COMPLETE for c in choices):
+        if complete_only and any(c.get("finish_reason") not in COMPLETE for c in choices):
             return None
         kind: Literal["chat", "text"] = "text" if self._kind == "text" else "chat"
         return CachedAnswer(
@@ -230,7 +231,7 @@ def _assembled(choice: dict[str, Any], kind: str) -> dict[str, Any]:
         return {
             "index": choice["index"],
             "text": text,
-            "finish_reason": choice["finish_reason"],
+            "finish_reason": choice.get("finish_reason"),
             "logprobs": None,
         }
     calls = [
@@ -249,7 +250,7 @@ def _assembled(choice: dict[str, Any], kind: str) -> dict[str, Any]:
     return {
         "index": choice["index"],
         "message": message,
-        "finish_reason": choice["finish_reason"],
+        "finish_reason": choice.get("finish_reason"),
         "logprobs": None,  # as `_stored_choice` writes it: a JSON reply's choice carries it
     }
 

@@ -51,6 +51,7 @@ class Pipeline:
         tool_settings: Tools | None = None,
         route_tools: Mapping[str, Sequence[str]] | None = None,
         record_tool: Callable[[str, str, float], None] | None = None,
+        inference_log: ResponseStage | None = None,
     ) -> None:
         self._upstream = Upstream(executor, route_limits or {}, cache)
         # Gateway tools per route (model id -> tool names) and the loop that runs them.
@@ -67,11 +68,14 @@ class Pipeline:
         self._executor = executor
         self._stages = tuple(stages)
         # The contract's own stages run after the policy stages, so that what a policy adds
-        # or releases is stamped like everything else.
+        # or releases is stamped like everything else; the inference log, last, records
+        # what the client got, with the usage the usage stage has counted by then.
+        last = () if inference_log is None else (inference_log,)
         self._built_in: tuple[ResponseStage, ...] = (
             UsageStage(),
             AssistantRoleStage(),
             IdentityStage(),
+            *last,
         )
         self._all_stages = (*response_stages, *self._built_in)
 

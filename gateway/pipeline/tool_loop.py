@@ -219,9 +219,10 @@ class ToolLoop:
         async def one(call: dict[str, Any]) -> dict[str, Any]:
             function = call.get("function") or {}
             name = str(function.get("name"))
-            got = await self._tools.call(name, str(function.get("arguments") or "{}"), ctx, timeout)
+            arguments = str(function.get("arguments") or "{}")
+            got = await self._tools.call(name, arguments, ctx, timeout)
             label = self._tools.label(name)
-            ctx.tool_run(label, got.outcome, got.seconds)
+            ctx.tool_run(label, got.outcome, got.seconds, arguments, got.content)
             self._record(label, got.outcome, got.seconds)
             return tool_message(str(call.get("id") or ""), got.content)
 

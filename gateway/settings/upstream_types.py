@@ -16,6 +16,7 @@ from gateway.settings.base_types import Config, PositiveSeconds
 class Timeouts(Config, frozen=True):
     """Every upstream call is bounded: nothing waits forever."""
 
+    # Seconds to open a connection to the upstream.
     connect: PositiveSeconds = 5.0
     # Until the upstream's first byte (a stall here is a 504, before the commit point).
     first_byte: PositiveSeconds = 120.0
@@ -26,8 +27,11 @@ class Timeouts(Config, frozen=True):
 class TimeoutOverrides(Config, frozen=True):
     """A backend's own timeouts; unset fields come from `defaults.timeouts`."""
 
+    # Seconds to open a connection (unset: `defaults.timeouts.connect`).
     connect: PositiveSeconds | None = None
+    # Until the upstream's first byte (unset: `defaults.timeouts.first_byte`).
     first_byte: PositiveSeconds | None = None
+    # Between two stream chunks (unset: `defaults.timeouts.idle`).
     idle: PositiveSeconds | None = None
 
     def over(self, base: Timeouts) -> Timeouts:
@@ -42,8 +46,11 @@ class CapabilitiesSpec(Config, frozen=True):
     """What a backend's (or one target's) models can do; a request that needs more goes
     only to targets that can (none left: a 400 naming what is missing). Unset: assumed."""
 
+    # Function calling (`tools`); false: requests with tools skip these targets.
     tools: bool | None = None
+    # `response_format` json_schema; false: such requests skip these targets.
     json_schema: bool | None = None
+    # Image inputs (`image_url` parts); false: requests with images skip these targets.
     images: bool | None = None
     # The context window: a prompt surely longer than this skips the target.
     context_tokens: Annotated[int, Meta(ge=1)] | None = None

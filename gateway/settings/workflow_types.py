@@ -14,11 +14,15 @@ HostName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")]
 
 
 class Workflows(Config, frozen=True):
+    """Where workflow files and run checkpoints live, and the limits every run gets."""
+
     # Every `*.yaml` here is a workflow, validated at start-up and by `gateway check`.
     dir: Annotated[str, Meta(min_length=1)] = "./workflows"
     # The variable holding the database URL (`postgresql://...` when several replicas share
     # the runs); unset or empty: a SQLite file under `data_dir`.
     database_url_env: EnvVarName = "GATEWAY_WORKFLOW_DB"
+    # Where the SQLite file (`workflows.sqlite`) lives when `database_url_env` is unset or
+    # empty (created if missing).
     data_dir: Annotated[str, Meta(min_length=1)] = "./data"
     # Steps of one run that execute at once (map items included).
     max_parallel_steps: Annotated[int, Meta(ge=1, le=256)] = 4

@@ -35,7 +35,7 @@ def test_every_error_is_reported_with_its_path() -> None:
     )
     text = "\n".join(found)
     assert (
-        "$: unknown key `servr` (allowed keys: version, server, defaults, state, auth, keys, tenants, prices, policies, audit, cache, tools, rag, workflows, backends, models)"
+        "$: unknown key `servr` (allowed keys: version, server, defaults, state, auth, keys, tenants, prices, policies, audit, inference_log, cache, tools, rag, workflows, backends, models)"
         in found
     )
     assert "$.server.port: Expected `int`, got `str`" in found
