@@ -29,7 +29,6 @@ class ModelFile:
     path: Path
     sha256: str | None = None
     n_ctx: int | None = None
-    chat_format: str | None = None
     embedding: bool = False
 
     @property
@@ -55,7 +54,7 @@ def locate(name: str, spec: LocalModelSpec) -> ModelFile:
         path = package_dir(spec.package) / spec.file
     else:
         raise ModelFileError(f"model `{name}`: set `path`, or `package` and `file`")
-    return ModelFile(name, path, spec.sha256, spec.n_ctx, spec.chat_format, spec.embedding)
+    return ModelFile(name, path, spec.sha256, spec.n_ctx, embedding=spec.embedding)
 
 
 def check(model: ModelFile, *, verify_hash: bool = True, magic: bytes | None = GGUF_MAGIC) -> None:

@@ -57,7 +57,6 @@ class LocalModelSpec(Config, frozen=True):
     sha256: Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")] | None = None
     # This model's window in tokens, prompt plus completion (unset: the backend's `n_ctx`).
     n_ctx: Annotated[int, Meta(ge=256)] | None = None
-    chat_format: str | None = None
     # An embedding model: served on /v1/embeddings (pooled by llama.cpp), not for chat.
     embedding: bool = False
 
