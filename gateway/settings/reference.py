@@ -34,6 +34,9 @@ def documented_schema() -> Json:
         if cls is None:
             continue
         comments = field_comments(cls)
+        tag_field = cls.__struct_config__.tag_field
+        if tag_field is not None:  # a tagged union's tag is no field of the source
+            comments.setdefault(tag_field, f"Selects this kind: `{cls.__struct_config__.tag}`.")
         for key, prop in definition.get("properties", {}).items():
             if key in comments and "description" not in prop:
                 prop["description"] = comments[key]
