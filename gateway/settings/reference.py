@@ -73,9 +73,9 @@ def field_comments(cls: type) -> dict[str, str]:
     return found
 
 
-def _struct_classes() -> dict[str, type]:
+def _struct_classes() -> dict[str, type[msgspec.Struct]]:
     """Every Struct type the policy file is made of, by the name the schema gives it."""
-    found: dict[str, type] = {}
+    found: dict[str, type[msgspec.Struct]] = {}
 
     def visit(info: Any) -> None:
         if isinstance(info, msgspec.inspect.StructType):
