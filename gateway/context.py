@@ -86,6 +86,9 @@ class RequestContext:
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead
     # (added to by backends).
     backend_seconds: float = 0.0
+    # The code of the error the request was answered with (stamped by the exception
+    # handler): the status page shows it, where the status alone says only `bad_gateway`.
+    error_code: str | None = None
     # Backend calls made, retries and fallbacks included, and the backend and model name of
     # the last one (written by the executor).
     attempts: int = 0

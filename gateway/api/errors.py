@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
+from gateway.context import CONTEXT_SCOPE_KEY, RequestContext
 from gateway.error_response import render_error_response
 from gateway.errors import GatewayError, error_from_status
 
@@ -38,6 +39,9 @@ def render_error(request: Request[Any, Any, Any], exc: Exception) -> Response[by
     error = as_gateway_error(exc)
     if error.status_code >= 500 and not isinstance(exc, GatewayError):
         log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    ctx = request.scope.get(CONTEXT_SCOPE_KEY)
+    if isinstance(ctx, RequestContext):
+        ctx.error_code = error.error_code or error.error_type
     rendered = render_error_response(error, request.url.path)
     return Response(
         content=rendered.body,

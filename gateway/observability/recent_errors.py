@@ -2,9 +2,10 @@
 target, time and request id. Fed by the access log's observe hook, so every error is seen
 (those the middleware answers too) and nothing more is read: never bodies, headers or keys.
 
-The code is the error tree's code for the status (`rate_limit_exceeded`, `bad_gateway`, ...):
-the hook sees the status, not the body, so a more specific code (an upstream's own, or
-`circuit_open` among 503s) is not known here.
+The code is the one the error response carried (`circuit_open`, `context_length_exceeded`,
+an upstream's own), which the exception handler stamps on the request context; an error
+answered before the app ran (the middleware's 401, 413, 429) has none, and shows the error
+tree's code for its status (`invalid_api_key`'s 401 as `authentication_error`, ...).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class RecentErrors:
             RecentError(
                 time=time.time(),
                 status=status,
-                code=self._code(status),
+                code=(ctx.error_code if ctx is not None else None) or self._code(status),
                 route=route,
                 # The catalog entry (a bounded label), not the id the client sent.
                 model=ctx.route_id if ctx is not None else "",

@@ -136,6 +136,10 @@ def test_the_status_page_in_chromium(tmp_path: Path, browser: Any) -> None:
             assert (
                 httpx.post(f"{base}/v1/chat/completions", json=chat, timeout=10).status_code == 503
             )
+        # The breaker is open now: the next one is refused without a call, and says so.
+        refused = httpx.post(f"{base}/v1/chat/completions", json=chat, timeout=10)
+        assert refused.status_code == 503
+        refused_code = refused.json()["error"]["code"]
         steady = {**chat, "model": "steady"}
         assert httpx.post(f"{base}/v1/chat/completions", json=steady, timeout=10).is_success
         browser.refresh()
@@ -143,7 +147,8 @@ def test_the_status_page_in_chromium(tmp_path: Path, browser: Any) -> None:
         assert _breaker(browser, "loop/error-503") == "open"
         assert _breaker(browser, "loop/echo") == "closed"
         errors = browser.find_element(By.ID, "errors").text
-        assert errors.count("503") >= FAILURES
+        assert errors.count("503") >= FAILURES + 1
+        assert refused_code in errors  # the response's own code, not one read off the status
 
         # A run waiting at its approval gate is listed; its button resumes it.
         started = httpx.post(

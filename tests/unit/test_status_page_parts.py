@@ -72,3 +72,12 @@ def test_recent_errors_are_bounded_newest_first_and_skip_successes() -> None:
     assert (kept[1].code, kept[2].code) == ("service_unavailable", "rate_limit_exceeded")
     assert kept[1].model == "echo"  # the route, not the id the client sent
     assert len(kept[1].target) == 128
+
+
+def test_a_recent_error_shows_the_code_its_response_carried() -> None:
+    errors = RecentErrors()
+    ctx = RequestContext(request_id="req", endpoint="/v1/chat/completions")
+    ctx.error_code = "circuit_open"
+    errors.observe("/v1/chat/completions", 503, 0.01, ctx)
+    errors.observe("/v1/chat/completions", 503, 0.01, None)  # answered before the app ran
+    assert [e.code for e in errors.entries()] == ["service_unavailable", "circuit_open"]
