@@ -35,7 +35,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.e2e.test_client_node import OPENAI_NPM
+from tests.node_sdk import node_openai_project
 from tests.support import ROOT, start_gateway
 
 pytestmark = pytest.mark.e2e
@@ -213,24 +213,7 @@ def test_python_sdk_tool_call_and_round_trip(served: Served) -> None:
 
 
 def test_node_sdk(served: Served, tmp_path: Path) -> None:
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        pytest.skip("node/npm not installed (.ci/run installs Debian's nodejs and npm)")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30)
-    major = int(version.stdout.strip().lstrip("v").split(".")[0])
-    if major < 18:
-        pytest.skip(f"node {version.stdout.strip()} is too old for the openai SDK (18+)")
-    package = OPENAI_NPM[20 if major >= 20 else 18]
-    (tmp_path / "package.json").write_text('{"private": true, "type": "module"}\n')
-    install = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--no-package-lock", package],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if install.returncode != 0:
-        pytest.skip(f"npm could not install {package}: {install.stderr.strip()[-500:]}")
+    node = node_openai_project(tmp_path)
     block = recipe("docs/recipes.md", "node-chat")
     assert block.lang == "js"
     (tmp_path / "chat.mjs").write_text(served.local(block.code))
