@@ -19,7 +19,9 @@ types), `runners` (`StepRunners` protocol, httpx HTTP runner), `attempts` (one u
 step attempts), `interpreter` (the deterministic DAG scheduler inside the DBOS workflow),
 `run_state` (state and event shapes), `engine` (DBOS lifecycle and the public API),
 `replicas` (heartbeats and the takeover of runs of replicas that stopped, on the
-`heartbeats` table), `errors`.
+`heartbeats` table), `contract` (what a checkpointed run depends on, and the DBOS application
+version named for it: an upgrade that keeps the contract resumes paused and interrupted runs),
+`cancel_watch` (a cancel made by another process stops this one's run within a tick), `errors`.
 
 Durability is DBOS's: each attempt is a DBOS step (output checkpointed), approvals are
 `DBOS.recv_async` waits released by `DBOS.send_async`, progress is a DBOS stream (events) and a

@@ -60,8 +60,9 @@ async def run_work(
     for attempt, reservation in enumerate(reservations, start=1):
         timeout = _attempt_timeout(work.step, deadline)
         record: dict[str, Any] = await reservation.run_async(
-            # Preemptible: a cancel from another process stops the call (DBOS polls every ~1 s);
-            # a cancel in this process cancels the task at once.
+            # A cancel in this process cancels the task at once, one from another process
+            # within a tick of the engine's `CancelWatcher`; preemptible is DBOS's fallback
+            # (it polls the status of running steps every second).
             {"name": f"{work.key}#{attempt}", "preemptible": True},
             _attempt,
             call,
@@ -75,8 +76,11 @@ async def run_work(
         errors.append(record["error"])
         if attempt < len(reservations):
             pause = min(work.step.backoff_seconds * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
-            # Not a durable sleep: after a restart the next attempt simply starts sooner.
-            await asyncio.sleep(max(0.0, min(pause, deadline - time.time())))
+            # Durable without a step id of its own (a `DBOS.sleep` here would take one from a
+            # concurrent task, in an order set by timing): the pause runs from the failed
+            # attempt's checkpointed end, so a run resumed mid-backoff waits out only the rest.
+            resume_at = min(record["finished"] + pause, deadline)
+            await asyncio.sleep(max(0.0, resume_at - time.time()))
     return {**record, "attempts": len(reservations), "started": first_started, "errors": errors}
 
 

@@ -9,7 +9,6 @@ registered by `start()` as a closure over the engine, so no module-level state i
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 import uuid
@@ -22,6 +21,8 @@ from typing import Any, cast
 from dbos import DBOS, SetWorkflowID
 
 from tools.workflows.attempts import Work
+from tools.workflows.cancel_watch import CancelWatcher
+from tools.workflows.contract import application_version, describe_version
 from tools.workflows.errors import (
     EngineStateError,
     RunNotFoundError,
@@ -50,15 +51,6 @@ def database_url(env: Mapping[str, str], env_name: str, data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / DEFAULT_DB_FILE).resolve()}"
 
 
-def _code_version() -> str:
-    # Runs replay through this package's code: a change to it must not resume old runs
-    # mid-way (their step ids could differ), so the DBOS application version is its hash.
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
-        digest.update(path.read_bytes())
-    return "wf-" + digest.hexdigest()[:16]
-
-
 class WorkflowEngine:
     def __init__(
         self,
@@ -72,8 +64,13 @@ class WorkflowEngine:
         executor_id: str | None = None,
         heartbeat_seconds: float = 5.0,
         takeover_after_seconds: float = 30.0,
+        app_version: str | None = None,
+        cancel_poll_seconds: float = 0.2,
     ) -> None:
         self.specs = dict(specs)
+        # The durable contract's version (`tools.workflows.contract`): which runs this process
+        # may replay. Another value only to act as a gateway of another contract (tests).
+        self.app_version = app_version or application_version()
         self._url = database_url
         self._runners = runners
         self._max_parallel = max_parallel_steps
@@ -90,12 +87,15 @@ class WorkflowEngine:
         self._heartbeat = heartbeat_seconds
         self._takeover_after = takeover_after_seconds
         self.replicas: ReplicaMonitor | None = None
+        # A cancel from another process reaches this one's runs within a tick of it.
+        self._cancel_poll = cancel_poll_seconds
+        self._cancels: CancelWatcher | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Launch DBOS (it resumes this executor id's interrupted runs by itself), then beat
-        a heartbeat and take over the runs of replicas that stopped beating."""
+        """Launch DBOS (it resumes this executor id's interrupted runs of this contract by
+        itself), then beat a heartbeat and take over the runs of replicas that stopped beating."""
         if self._workflow is not None:
             return
         self._loop = asyncio.get_running_loop()
@@ -111,7 +111,7 @@ class WorkflowEngine:
             config={
                 "name": self._app_name,
                 "system_database_url": self._url,
-                "application_version": _code_version(),
+                "application_version": self.app_version,
                 "executor_id": self.executor_id,
                 "notification_listener_polling_interval_sec": self._poll,
                 "log_level": "WARNING",
@@ -123,12 +123,14 @@ class WorkflowEngine:
         self.replicas = ReplicaMonitor(
             self._url,
             executor_id=self.executor_id,
-            app_version=_code_version(),
+            app_version=self.app_version,
             heartbeat_seconds=self._heartbeat,
             takeover_after_seconds=self._takeover_after,
             pending=partial(dbos_pending, self._app_name),
         )
         await self.replicas.start()
+        self._cancels = CancelWatcher(self._live, every_seconds=self._cancel_poll)
+        await self._cancels.start()
 
     async def aclose(self) -> None:
         """Stop the runs of this process and destroy DBOS. The runs resume at the next start
@@ -139,6 +141,9 @@ class WorkflowEngine:
             # First: a closing process takes nothing over.
             await self.replicas.aclose()
             self.replicas = None
+        if self._cancels is not None:
+            await self._cancels.aclose()
+            self._cancels = None
         for task in list(self._live.values()):
             task.get_loop().call_soon_threadsafe(task.cancel)
         self._workflow = None
@@ -177,6 +182,15 @@ class WorkflowEngine:
             return status.output
         if status.status in ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
             return {**state, "status": "failed", "error": f"workflow engine error: {status.error}"}
+        if not self._replays_here(status.app_version):
+            # Still PENDING, and no process of this version will replay it (DBOS filters by
+            # version): say whom it waits for instead of looking merely slow.
+            note = (
+                f"started under workflow {describe_version(status.app_version)}; this gateway "
+                f"runs {describe_version(self.app_version)}: the run goes on when a gateway of "
+                "its version resumes it (decisions and cancels sent meanwhile are kept)"
+            )
+            return {**state, "error": note}
         return state
 
     async def wait(
@@ -330,6 +344,9 @@ class WorkflowEngine:
             raise RunNotFoundError(f"no workflow run {run_id!r}", param="run_id")
         return status, spec, inputs, owner
 
+    def _replays_here(self, app_version: str | None) -> bool:
+        return app_version in (None, self.app_version)
+
     async def _decide(
         self, run_id: str, step: str, decision: str, comment: str | None, tenant: str | None
     ) -> None:
@@ -346,6 +363,9 @@ class WorkflowEngine:
             )
         message = {"decision": decision, "comment": comment}
         await DBOS.send_async(run_id, message, approval_topic(step))
+        status = await DBOS.get_workflow_status_async(run_id)
+        if status is not None and not self._replays_here(status.app_version):
+            return  # kept, and taken in when a gateway of the run's version resumes it
         # Return once the run has taken the decision in (bounded: the run may be between
         # processes), so a get_run or wait right after sees it.
         deadline = time.monotonic() + DECISION_WAIT_SECONDS

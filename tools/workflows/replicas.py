@@ -109,7 +109,7 @@ def decide(
     return Takeover(tuple(sorted(recover)), tuple(sorted(forget)))
 
 
-class _Worker:
+class BoundedWorker:
     """One thread running blocking calls in turn, each awaited at most `timeout` seconds."""
 
     def __init__(self, name: str, timeout: float) -> None:
@@ -167,8 +167,8 @@ class ReplicaMonitor:
         # from timing out a cold first connection.
         timeout = call_timeout_seconds or max(heartbeat_seconds, 2.0)
         self._table = HeartbeatTable(database_url, timeout)
-        self._beats = _Worker("wf-heartbeat", timeout)
-        self._dbos = _Worker("wf-takeover", timeout)
+        self._beats = BoundedWorker("wf-heartbeat", timeout)
+        self._dbos = BoundedWorker("wf-takeover", timeout)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._ready = False
