@@ -29,6 +29,20 @@ def test_text_that_opens_like_a_call_is_held_and_parsed() -> None:
     assert calls[0]["function"] == {"name": "get_weather", "arguments": '{"city":"Oslo"}'}
 
 
+def test_two_calls_in_a_row_stream_as_two_indexed_calls_unless_parallel_is_off() -> None:
+    text = '{"name": "get_weather", "arguments": {"city": "Oslo"}}\n' * 2
+    shaper = StreamShaper(AUTO)
+    assert shaper.push(text) == ""
+    calls, _, finish = shaper.finish("stop")
+    assert finish == "tool_calls" and [c["index"] for c in calls] == [0, 1]
+    assert calls[0]["id"] != calls[1]["id"]
+    single = Plan(
+        tokens=[1], sampling=AUTO.sampling, auto_functions=(WEATHER,), auto_parallel=False
+    )
+    body, finish = message(text, single, "stop")
+    assert finish == "tool_calls" and len(body["tool_calls"]) == 1
+
+
 def test_held_text_that_is_not_a_call_is_sent_as_text() -> None:
     shaper = StreamShaper(AUTO)
     assert shaper.push("{not json") == ""

@@ -47,6 +47,30 @@ def test_a_list_is_parallel_calls() -> None:
     assert parse_tool_calls(text, [WEATHER, TIME]) == [PARIS, TextToolCall("get_time", {})]
 
 
+TWO = [PARIS, TextToolCall("get_time", {})]
+CALL_P = '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}'
+CALL_T = '{"name": "get_time", "arguments": {}}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"{CALL_P}\n{CALL_T}",
+        f"{CALL_P}, {CALL_T}",
+        f"<tool_call>\n{CALL_P}\n</tool_call>\n<tool_call>\n{CALL_T}\n</tool_call>",
+        f"```json\n{CALL_P}\n```\n```json\n{CALL_T}\n```",
+        f"Calling both: {CALL_P}\n{CALL_T}",
+    ],
+)
+def test_calls_written_one_after_another_are_parallel_calls(text: str) -> None:
+    assert parse_tool_calls(text, [WEATHER, TIME]) == TWO
+
+
+def test_an_invalid_second_call_leaves_the_first() -> None:
+    text = f'{CALL_P}\n{{"name": "nope", "arguments": {{}}}}'
+    assert parse_tool_calls(text, [WEATHER, TIME]) == [PARIS]
+
+
 @pytest.mark.parametrize(
     "text",
     [

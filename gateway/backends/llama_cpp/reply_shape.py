@@ -28,6 +28,8 @@ def tool_calls_in(text: str, plan: Plan) -> list[dict[str, Any]] | None:
     calls = parse_tool_calls(text, plan.auto_functions) if plan.auto_functions else None
     if not calls:
         return None
+    if not plan.auto_parallel:
+        calls = calls[:1]
     return [
         {
             "id": f"call_{uuid.uuid4().hex[:24]}",

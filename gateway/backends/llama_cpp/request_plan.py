@@ -40,6 +40,8 @@ class Plan:
     forced_tools: tuple[str, ...] = ()
     # Functions the model may call on its own (`tool_choice: auto`): its text is parsed.
     auto_functions: tuple[FunctionDefinition, ...] = ()
+    # `parallel_tool_calls: false`: of the calls the text holds, only the first is made.
+    auto_parallel: bool = True
 
 
 def plan_chat(
@@ -68,6 +70,7 @@ def plan_chat(
         sampling=_sampling(model, request, tokens, stops, _grammar(model, grammar)),
         forced_tools=forced,
         auto_functions=auto,
+        auto_parallel=request.parallel_tool_calls is not False,
     )
 
 

@@ -60,9 +60,16 @@ def parse_tool_calls(
 
 
 def _candidates(text: str) -> list[str]:
+    """What may hold the calls, most calls first: several tags, fences or bare objects in
+    a row are parallel calls together (a list of them), then each alone."""
     stripped = text.strip()
-    found = [m.group(1) for m in _TAG.finditer(stripped)]
-    found += [m.group(1) for m in _FENCE.finditer(stripped)]
+    tags = [m.group(1) for m in _TAG.finditer(stripped)]
+    fences = [m.group(1) for m in _FENCE.finditer(stripped)]
+    found = [f"[{', '.join(group)}]" for group in (tags, fences) if len(group) > 1]
+    objects = _objects_in_a_row(stripped)
+    if len(objects) > 1:
+        found.append(f"[{', '.join(objects)}]")
+    found += tags + fences
     found.append(stripped)
     first, last = stripped.find("{"), stripped.rfind("}")
     if 0 <= first < last:
@@ -76,6 +83,23 @@ def _candidates(text: str) -> list[str]:
         else:
             found.append(stripped[first:end])
     return found
+
+
+def _objects_in_a_row(text: str) -> list[str]:
+    """The JSON objects from the first `{` on, while only whitespace, commas or a line of
+    remark-free separators lie between them: `{call}\n{call}` is two calls."""
+    objects: list[str] = []
+    at = text.find("{")
+    while 0 <= at < len(text) and text[at] == "{":
+        try:
+            _, end = _DECODER.raw_decode(text, at)
+        except ValueError:
+            break
+        objects.append(text[at:end])
+        at = end
+        while at < len(text) and text[at] in " \t\r\n,;":
+            at += 1
+    return objects
 
 
 def _load(candidate: str) -> Any:
