@@ -154,7 +154,7 @@ _SIGNALS: tuple[Signal, ...] = (
         # day: alone a weak sign there, strong beside an address to the model or data.
         1.8,
     ),
-    signal("sensitive_data", "data", DATA, 0.8),
+    signal("sensitive_data", "reveal", DATA, 0.8),
     signal(
         "image_exfil",
         "exfil",

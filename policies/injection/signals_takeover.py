@@ -45,8 +45,9 @@ _SIGNALS: tuple[Signal, ...] = (
     signal(
         "override_everything",
         "override",
-        r"\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:everything|anything|all)\s+"
-        r"(?:above|before|prior|previous|so far|you (?:were|have been|'ve been) told|"
+        r"\b(?:ignore|disregard|forget)\s+(?:all\s+)?(?:of\s+)?(?:everything|anything|all|"
+        r"(?:every|each|any) (?:single )?(?:rule|instruction|guideline|directive|order))\s+"
+        r"(?:above|before|prior|previous|so far|you (?:were|have been|'ve been) (?:told|given)|"
         r"we (?:discussed|talked about))"
         # "Ignore all previous versions of this document": a noun after it names something else.
         rf"(?=\s*$|\s*[^\w\s]|\s+(?:and|then|but|or|in|this|it|here|me|now|{ORDERS})\b)",
@@ -57,7 +58,7 @@ _SIGNALS: tuple[Signal, ...] = (
         "override",
         r"\b(?:new|updated|real|actual|true|revised|secret|hidden|overriding|priority) "
         r"(?:instructions?|directives?|task|orders|objective|mission|rules|system prompt)"
-        r"\s*(?::|is\b|are\b|follow)",
+        r"\s*(?::|is\b|are\b|follow|supersedes?\b|overrides?\b|replaces?\b|takes? precedence\b)",
         2.2,
     ),
     signal(
@@ -95,7 +96,8 @@ _SIGNALS: tuple[Signal, ...] = (
         # Declaring the conversation's orders void, or moving their source elsewhere.
         r"\b(?:the |all )?(?:previous|prior|earlier|original|operator's|system) (?:instructions|"
         r"rules|guidelines|directives)(?: [\w'-]+){0,3}? (?:no longer apply|(?:are|is) (?:now )?"
-        r"(?:void|cancell?ed|revoked|obsolete|null))|\byour (?:instructions|orders|rules) (?:now )?"
+        r"(?:void|cancell?ed|revoked|obsolete|null|suspended|lifted|overridden|superseded))|"
+        r"\byour (?:instructions|orders|rules) (?:now )?"
         r"come from\b",
         2.2,
     ),
@@ -162,7 +164,7 @@ _SIGNALS: tuple[Signal, ...] = (
     signal(
         "reveal_prompt",
         "reveal",
-        rf"{NOT_AFTER_NEGATION}\b{STRONG_REVEAL}\b(?:\s+[\w'-]+){{0,5}}?\s+{SECRET_PROMPT}|"
+        rf"{NOT_AFTER_NEGATION}\b{STRONG_REVEAL}\b(?:\s+[\w'-]+){{0,6}}?\s+{SECRET_PROMPT}|"
         # Weak verbs ("add", "include", "list") name the prompt as a thing to disclose only
         # with a determiner: "add system prompt template" is a commit message.
         rf"{NOT_AFTER_NEGATION}\b{WEAK_REVEAL}\b(?:\s+[\w'-]+){{0,3}}?\s+{DETERMINER}"
@@ -198,6 +200,18 @@ _SIGNALS: tuple[Signal, ...] = (
         "reveal",
         rf"{NOT_AFTER_NEGATION}\b{REVEAL}\b(?:\s+[\w'-]+){{0,4}}?\s+{DATA}",
         1.2,
+        1.8,
+    ),
+    # The data asked for is the model's own ("the keys you have access to", "stored in your
+    # configuration"): a request to leak what it holds, not a question about a topic.
+    signal(
+        "reveal_held_data",
+        "exfil",
+        rf"{NOT_AFTER_NEGATION}\b{REVEAL}\b(?:\s+[\w'-]+){{0,4}}?\s+{DATA}[^.?!\n]{{0,40}}?"
+        r"\b(?:you (?:have|hold|know|keep|store|stored|can (?:see|access|read)|were given|"
+        r"received|remember)|(?:in|from|of) your (?:own )?(?:configuration|config|memory|"
+        r"context|environment|system|instructions|prompt|training|settings|tools))\b",
+        1.4,
         1.8,
     ),
     # Fake turns and delimiters: structure a model reads as a new speaker.
@@ -250,6 +264,14 @@ _SIGNALS: tuple[Signal, ...] = (
         2.0,
         reach=120,
     ),
+    # "System override engaged": a mode announced, not a setting described.
+    signal(
+        "override_engaged",
+        "authority",
+        r"\b(?:system|admin|security|emergency|developer|root|master|god) override "
+        r"(?:engaged|activated|enabled|initiated|in effect|mode|protocol|active|accepted)\b",
+        2.0,
+    ),
     # A bare "Override:" heads an order in a prompt, and a field in a CI log or config dump.
     signal("override_label", "authority", r"\boverride\s*:", 2.2, 1.6, reach=120),
     signal(
@@ -281,8 +303,9 @@ _SIGNALS: tuple[Signal, ...] = (
         1.5,
     ),
     signal(
+        # Lifting the safeguards is its own move, apart from the authority claimed for it.
         "skip_checks",
-        "authority",
+        "unrestricted",
         r"\b(?:skip|disable|bypass|turn off|deactivate|switch off)\w* (?:all |any |the |your )?"
         r"(?:safety|security|content|moderation|ethical) (?:checks|confirmations|rules|filters?|"
         r"review|guidelines|settings|protocols?)|"
@@ -310,7 +333,7 @@ _ANCHORS = MappingProxyType(
             "follo erase drop | instr direc rules guide promp comma orders const restr polic progr "
             "guard filte safeg train limit ethics princ bound guida"
         ),
-        "override_everything": "ignor disre forge | every anyth all",
+        "override_everything": "ignor disre forge | every anyth all each any",
         "new_instructions": (
             "new updated real actual true revised secret hidden overriding priority | instr direc "
             "task orders objec missi rules promp"
@@ -356,6 +379,13 @@ _ANCHORS = MappingProxyType(
             "customer credit session cookie conve chat perso inter confi datab id_rsa .ssh passwd "
             ".env order user"
         ),
+        "reveal_held_data": (
+            "revea show showi print outpu repea tell displ dump leak give share shari write recit "
+            "discl expos paste spell provi return echo list quote quoti summa trans what add inclu "
+            "appen copy respo reply answer | api crede passw secre access priva ssh envir env "
+            "customer credit session cookie conve chat perso inter confi datab id_rsa .ssh passwd "
+            ".env order user | you your"
+        ),
         "chat_template": "<| [inst [/inst <<sys <</sys <start_of_turn <end_of_turn",
         "role_label": (
             "system: assistant: developer: admin: administrator: root: sys: [system [admin "
@@ -365,6 +395,7 @@ _ANCHORS = MappingProxyType(
         ),
         "end_of_input": "end stop | of",
         "override_label": "override:",
+        "override_engaged": "overr",
         "authority_note": (
             "note: notice: update: override: message: alert: instruction: directive: announcement: "
             "command: notification:"

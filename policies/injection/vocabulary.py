@@ -20,7 +20,7 @@ QUALIFIER = (
 )
 
 ORDERS = (
-    r"(?:instructions?|directives?|rules|guidelines|guidance|prompts?|commands|"
+    r"(?:instructions?|directives?|directions|rules|guidelines|guidance|prompts?|commands|"
     r"constraints|restrictions|policies|policy|programming|guardrails|filters|safeguards|"
     r"training|limitations|system prompt|ethics|principles|boundaries)"
 )
@@ -88,5 +88,6 @@ DATA = (
     r"environment variables|env vars|customer (?:list|data|database|emails|records)|"
     r"credit card|session cookies?|(?:conversation|chat) history|personal data|"
     r"internal data|confidential|order data|user data|database|id_rsa|\.ssh|/etc/passwd|"
+    r"internal (?:configuration|config)|"
     r"\.env\b)"
 )
