@@ -86,6 +86,8 @@ async def measure_defaults(llm: object, base: str, args: argparse.Namespace) -> 
         f"shared_system_aggregate_tok_s_{args.streams}_streams": round(aggregate, 1),
         "shared_system_aggregate_vs_single": round(aggregate / single_rate, 3),
         "shared_system_streams_complete": all(r[3] for r in runs),
+        # Replies end at different lengths: the last steps run a few streams, not all.
+        "shared_system_tokens_per_stream": [r[2] for r in runs],
     }
 
 

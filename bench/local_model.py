@@ -19,7 +19,9 @@ Then, against a second gateway with the embedded default backend settings (`para
 - aggregate tokens/s of 8 concurrent streams with distinct questions sharing one system
   prompt, against a single stream;
 - in-process, the pace of a running stream while three newcomers with long prompts prefill,
-  with the default `prefill_chunk` and with whole-`n_batch` prompt chunks (the old schedule).
+  with the default `prefill_chunk` and with whole-`n_batch` prompt chunks (the old schedule);
+- in-process, llama.cpp's own decode step with 1, 2, 4 and 8 sequences: the most any
+  number of concurrent streams can gain over one on this machine (`_local_ceiling.py`).
 
     .venv/bin/python bench/local_model.py [--rounds 3] [--max-tokens 128] [--threads 1]
 """
@@ -39,6 +41,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _local_ceiling import ceiling
 from _local_client import FILE, MODEL, PROMPT, gateway_run
 from _local_prefill import stall
 from _local_reuse import measure_defaults
@@ -200,6 +203,7 @@ def main() -> None:
     with gateway_process(ROOT, defaults) as base:
         report["embedded_defaults"] = asyncio.run(measure_defaults(llm, base, args))
     report["prefill_schedule"] = stall(path, args)
+    report["llama_cpp_batch_ceiling"] = ceiling(llm, args)
     if args.llama_server_python:
         report["llama_cpp_server"] = _llama_server(args, path)
     print(json.dumps(report, indent=2))
@@ -285,6 +289,8 @@ async def _measure(llm: object, base: str, args: argparse.Namespace) -> dict[str
         "aggregate_vs_single_stream": round(agg_rate / gateway_rate, 3),
         f"plain_batched_decode_tok_s_{args.streams}_sequences": round(batched_rate, 1),
         "aggregate_vs_plain_batched": round(agg_rate / batched_rate, 3),
+        # The plain script's own gain from batching, against its single stream.
+        "plain_batched_vs_plain_single": round(batched_rate / plain_rate, 3),
         "all_concurrent_streams_complete": all(a[2] for a in aggregate),
         "concurrent_tokens_per_stream": aggregate[-1][1],
         "every_gateway_stream_done": all(r[3] for r in through),

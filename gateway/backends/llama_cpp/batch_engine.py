@@ -256,11 +256,12 @@ class BatchEngine:
                 self._finish(sequence, GenerationTimeout())
         room = self._n_batch
         reading: list[Sequence] = []
+        step: list[tuple[Sequence, list[int]]] = []  # what each sequence adds this step
         for sequence in self._active:  # generating sequences first: one token each
             if sequence.pending:
                 reading.append(sequence)
             elif sequence.next_token is not None and room:
-                self._add(batch, sequence.next_token, sequence, logits=True)
+                step.append((sequence, [sequence.next_token]))
                 sequence.next_token = None
                 room -= 1
         budget = room if room == self._n_batch else min(room, self._prefill_chunk)
@@ -269,13 +270,19 @@ class BatchEngine:
                 break
             take = sequence.pending[:budget]
             del sequence.pending[: len(take)]
-            for i, token in enumerate(take):
-                last = not sequence.pending and i == len(take) - 1
-                self._add(batch, token, sequence, logits=last)
+            step.append((sequence, take))
             budget -= len(take)
             self.counts.prefill_tokens += len(take)
-        if batch.n_tokens == 0:
+        if not step:
             return
+        # In ascending `seq_id` order: with a KV stream per sequence llama.cpp decodes a batch
+        # out of that order much slower (measured on SmolLM2, 8 sequences: 63 ms in order,
+        # 87-97 ms permuted), and arrivals, forks and reused slots leave `_active` in any order.
+        step.sort(key=lambda entry: entry[0].seq_id)
+        for sequence, tokens in step:
+            for i, token in enumerate(tokens):
+                last = not sequence.pending and i == len(tokens) - 1
+                self._add(batch, token, sequence, logits=last)
         self._ctx.decode(self._batch)
         for sequence in list(self._active):
             if sequence.logits_index < 0:

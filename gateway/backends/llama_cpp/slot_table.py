@@ -9,10 +9,15 @@ goes through llama.cpp's sequence state (`llama_state_seq_get_data_ext` / `..._s
 it moves only the cells in use (3.5 MB for 150 tokens of SmolLM2) right away, where
 `llama_memory_seq_cp` across streams copies the whole stream (`n_ctx` cells, 94 MB at 4096)
 before the next decode; measured 3 ms against ~20 ms.
+
+Empty slots are handed out lowest first, so running sequences hold few, low ids: with a KV
+stream per sequence, a batch of sequences 0-3 decodes faster than one of 0, 2, 4, 6
+(measured on SmolLM2, one thread: 35 ms against 46 ms a step).
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 from collections.abc import Iterable
 from typing import Any
@@ -69,12 +74,13 @@ class SlotTable:
     def claim_empty(self, exclude: Iterable[int] = ()) -> int:
         """A slot with no cells: an empty one, else the least recently used kept one."""
         if self._empty:
-            return self._empty.pop(0)
+            return self._empty.pop(0)  # kept sorted: the lowest
         slot = self.kept.least_recent(exclude)
         if slot is None:
             raise RuntimeError("no sequence slot is free")  # callers check `available`
         self._evict(slot)
-        return self._empty.pop()
+        self._empty.remove(slot)
+        return slot
 
     def release(self, slot: int, held: list[int] | None) -> None:
         """A sequence ended: keep its cells for reuse (`held`: the tokens they hold, in
@@ -82,7 +88,7 @@ class SlotTable:
         let them go."""
         if not held:
             self._rm(self._memory, slot, -1, -1)
-            self._empty.append(slot)
+            bisect.insort(self._empty, slot)
             return
         self.kept.keep(slot, held)
 
@@ -95,4 +101,4 @@ class SlotTable:
     def _evict(self, slot: int) -> None:
         self.kept.take(slot)
         self._rm(self._memory, slot, -1, -1)
-        self._empty.append(slot)
+        bisect.insort(self._empty, slot)
