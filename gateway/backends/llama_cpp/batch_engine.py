@@ -16,6 +16,13 @@ holds, prefilling only the rest. A request for `n` choices reads its prompt once
 prompt's logits exist, its cells are copied to `n - 1` more sequences, each sampled with its
 own seed (`seed + i`).
 
+Drafts (`Sampling.drafts`, a forced tool call's head): a generating sequence's next token
+goes into the batch followed by the tokens a draft expects after it, each with logits; the
+sampler then runs at each position in turn, and a drafted token it picks is already in the
+cells, while at the first it does not the rest of the draft's cells are dropped. What is
+sampled is what one token a step samples (greedy replies were identical with drafts on,
+off and wrong); the steps are fewer.
+
 Why a stream per slot rather than one unified cache: llama.cpp sums a sequence's cells in
 cell order, and in a unified cache a sequence's new cells land before its older ones once
 holes open; measured, that moved logits by up to ~1.0 and changed greedy output depending on
@@ -234,6 +241,7 @@ class BatchEngine:
                 position=reused if i == 0 else 0,
                 held=job.tokens[:reused] if i == 0 else [],
                 limit=limit,
+                drafts=list(job.sampling.drafts),
             )
             for i in range(job.n)
         ]
@@ -261,9 +269,13 @@ class BatchEngine:
             if sequence.pending:
                 reading.append(sequence)
             elif sequence.next_token is not None and room:
-                step.append((sequence, [sequence.next_token]))
+                # Plus the draft that follows it, within the room and the token limit.
+                ahead = sequence.limit - sequence.text.tokens - 1
+                guess = sequence.drafts[0] if sequence.drafts else ()
+                sequence.drafted = list(guess[: max(0, min(room - 1, ahead))])
+                step.append((sequence, [sequence.next_token, *sequence.drafted]))
                 sequence.next_token = None
-                room -= 1
+                room -= 1 + len(sequence.drafted)
         budget = room if room == self._n_batch else min(room, self._prefill_chunk)
         for sequence in reading:  # then prompts, oldest first, within the step's budget
             if budget == 0:
@@ -282,15 +294,15 @@ class BatchEngine:
         for sequence, tokens in step:
             for i, token in enumerate(tokens):
                 last = not sequence.pending and i == len(tokens) - 1
-                self._add(batch, token, sequence, logits=last)
+                self._add(batch, token, sequence, logits=last or bool(sequence.drafted))
         self._ctx.decode(self._batch)
         for sequence in list(self._active):
-            if sequence.logits_index < 0:
+            if not sequence.logits_at:
                 continue
-            index, sequence.logits_index = sequence.logits_index, -1
+            at, sequence.logits_at = sequence.logits_at, []
             for each in (sequence, *self._fork(sequence)):
                 try:
-                    self._sample(each, index)
+                    self._take(each, at)
                 except Exception as exc:  # one sequence's failure ends only its request
                     log.exception("sampling failed")
                     if each in self._active:
@@ -317,24 +329,47 @@ class BatchEngine:
         sequence.position += 1
         sequence.held.append(token)
         if logits:
-            sequence.logits_index = j
+            sequence.logits_at.append(j)
 
-    def _sample(self, sequence: Sequence, index: int) -> None:
+    def _take(self, sequence: Sequence, at: list[int]) -> None:
+        """Sample at each of this step's logits in turn: a drafted token the sampler picks
+        is already in the cells; at the first it does not, the rest are dropped and the
+        sampled token goes next. What is sampled is what one token a step would sample."""
+        drafted, sequence.drafted = sequence.drafted, []
+        for i, index in enumerate(at):
+            token = self._sample(sequence, index)
+            if token is None:
+                return  # finished (cells past the end still hold what they say: reusable)
+            if i < len(drafted) and token == drafted[i]:
+                self.counts.draft_accepted_tokens += 1
+                continue
+            if i < len(drafted):
+                rejected = len(drafted) - i
+                sequence.position -= rejected
+                del sequence.held[-rejected:]
+                self._slots.trim(sequence.seq_id, sequence.position)
+            sequence.next_token = token
+            return
+
+    def _sample(self, sequence: Sequence, index: int) -> int | None:
+        """The next token, or None when the sequence ended (and was finished)."""
         if sequence.limit <= 0:
             self._finish(sequence, sequence.text.done("length"))
-            return
+            return None
         token = int(sequence.sampler.sample(self._ctx, index))
+        sequence.follow(token)
         if token in self._end_tokens:
             self._finish(sequence, sequence.text.done("stop"))
-            return
+            return None
         emit = sequence.choices.job.emit
         stopped = sequence.text.push(token, self._ctx.ctx, index, emit)
         if stopped:
             self._finish(sequence, sequence.text.done("stop"))
-        elif sequence.text.tokens >= sequence.limit:
+            return None
+        if sequence.text.tokens >= sequence.limit:
             self._finish(sequence, sequence.text.done("length"))
-        else:
-            sequence.next_token = token
+            return None
+        return token
 
     def _finish(
         self, sequence: Sequence, result: Outcome | BaseException, *, keep: bool = True

@@ -15,6 +15,7 @@ class EngineCounts:
 
     prefix_hit_tokens: int = 0  # prompt tokens found in the KV cache
     prefill_tokens: int = 0  # prompt tokens decoded
+    draft_accepted_tokens: int = 0  # drafted tokens the sampler picked (decoded ahead)
 
 
 @dataclass(slots=True)

@@ -40,9 +40,20 @@ class Sequence:
     held: list[int]  # the tokens this sequence's cells hold, in position order
     limit: int
     next_token: int | None = None
-    logits_index: int = -1
+    # Batch indices of this step's logits for this sequence (one, or one per drafted token).
+    logits_at: list[int] = field(default_factory=list)
+    # The token sequences the reply may go on with (`Sampling.drafts`, less what has been
+    # sampled; those the sampler left are gone): the first is decoded ahead and kept only
+    # where the sampler picks it; `drafted` are this step's.
+    drafts: list[tuple[int, ...]] = field(default_factory=list)
+    drafted: list[int] = field(default_factory=list)
     # Sequences of the same request that take this one's cells once its prompt is read.
     forks: list[Sequence] = field(default_factory=list)
+
+    def follow(self, token: int) -> None:
+        """Keep the drafts that `token` continues, each less that token."""
+        if self.drafts:
+            self.drafts = [d[1:] for d in self.drafts if len(d) > 1 and d[0] == token]
 
 
 def reuse_source(slots: SlotTable, active: list[Sequence], prompt: list[int]) -> Match | None:

@@ -36,6 +36,11 @@ class Sampling:
     grammar: Any = None
     # None: no logprobs; otherwise how many alternatives to report per token (0-20).
     logprobs: int | None = None
+    # Token sequences the reply probably starts with (a forced tool call's head, in the
+    # spacing styles models use): guesses the engine decodes ahead in one batch and keeps
+    # only as far as the sampler picks the same tokens, so they save decode steps and never
+    # change what is sampled.
+    drafts: tuple[tuple[int, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

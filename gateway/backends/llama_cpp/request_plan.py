@@ -5,6 +5,8 @@ Everything the local backend cannot honour is a clear 400 here, before the model
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,13 +67,26 @@ def plan_chat(
     tokens = model.tokenize(rendered.text, add_bos=not rendered.has_bos)
     stops = (*rendered.stop, *_stops(request.stop))
     auto = () if forced or request.tool_choice == "none" else tuple(_functions(request))
+    sampling = _sampling(model, request, tokens, stops, _grammar(model, grammar))
+    if len(forced) == 1:
+        sampling = dataclasses.replace(sampling, drafts=_call_heads(model, forced[0]))
     return Plan(
         tokens=tokens,
-        sampling=_sampling(model, request, tokens, stops, _grammar(model, grammar)),
+        sampling=sampling,
         forced_tools=forced,
         auto_functions=auto,
         auto_parallel=request.parallel_tool_calls is not False,
     )
+
+
+def _call_heads(model: LoadedModel, name: str) -> tuple[tuple[int, ...], ...]:
+    """The tokens a call to `name` most likely starts with, up to its arguments (where the
+    schema takes over), as the tools preamble writes it and as pretty-printed JSON does:
+    drafts the engine verifies against the sampler, so a model that writes the call
+    otherwise loses nothing but the guess."""
+    quoted = json.dumps(name)
+    heads = (f'{{"name": {quoted}, "arguments":', f'{{ "name": {quoted}, "arguments":')
+    return tuple(tuple(model.tokenize(head, add_bos=False)) for head in heads)
 
 
 def _offering_only(request: ChatCompletionRequest, names: tuple[str, ...]) -> ChatCompletionRequest:

@@ -71,6 +71,10 @@ class SlotTable:
         if upto >= 0:
             self._rm(self._memory, target, upto, -1)
 
+    def trim(self, slot: int, position: int) -> None:
+        """Drop the cells of `slot` from `position` on (a draft the sampler did not take)."""
+        self._rm(self._memory, slot, position, -1)
+
     def claim_empty(self, exclude: Iterable[int] = ()) -> int:
         """A slot with no cells: an empty one, else the least recently used kept one."""
         if self._empty:

@@ -8,7 +8,9 @@ how many by ending the reply after any complete call.
 The call's fixed head (`{"name": "f", "arguments":` for a single function) is generated
 too, not put into the prompt: measured on SmolLM2-135M, a head written for the model saved
 ~11 decode tokens a call but changed what it wrote after it (a calculator call's
-expression became prose until `max_tokens`); its own head keeps its own style.
+expression became prose until `max_tokens`); its own head keeps its own style. The decode
+steps are saved another way: the head is a draft (`request_plan._call_heads`) the engine
+decodes ahead in one batch and keeps only as far as the sampler picks the same tokens.
 """
 
 from __future__ import annotations
