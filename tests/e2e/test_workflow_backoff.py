@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from tests.integration.test_workflow_loopback import CounterServer
-from tests.integration.test_workflow_postgres import SKIP_REASON, PgServer, pg_binaries
+from tests.integration.test_workflow_postgres import workflow_db
 from tests.support import ROOT
 
 BACKOFF_SECONDS = 6.0
@@ -103,12 +103,9 @@ def test_a_backoff_interrupted_by_a_restart_is_waited_out_from_its_start(
 ) -> None:
     from dbos import DBOSClient
 
-    if database == "postgres" and pg_binaries() is None:
-        pytest.skip(SKIP_REASON)
-    pg = PgServer().start() if database == "postgres" else None
+    pg, db = workflow_db(database, tmp_path, "backoff")
     server = CounterServer().start()
     server.fail("flaky", 1)
-    db = pg.url("backoff") if pg is not None else f"sqlite:///{tmp_path / 'runs.sqlite'}"
     children = [_spawn(db, server, tmp_path, True)]
     try:
         _until(lambda: server.counts["flaky"] == 1, "the first attempt", tmp_path)

@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from tests.integration.test_workflow_loopback import CounterServer
-from tests.integration.test_workflow_postgres import SKIP_REASON, PgServer, pg_binaries
+from tests.integration.test_workflow_postgres import workflow_db
 from tests.support import ROOT
 
 DAG = """
@@ -97,11 +97,8 @@ def test_a_cancel_from_another_process_stops_the_step_in_flight_within_the_bound
 ) -> None:
     from dbos import DBOSClient
 
-    if database == "postgres" and pg_binaries() is None:
-        pytest.skip(SKIP_REASON)
-    pg = PgServer().start() if database == "postgres" else None
+    pg, db = workflow_db(database, tmp_path, "cancel")
     server = CounterServer().start()
-    db = pg.url("cancel") if pg is not None else f"sqlite:///{tmp_path / 'runs.sqlite'}"
     args = [sys.executable, "-m", "tests.e2e.test_workflow_cancel", db, server.url]
     args += [str(tmp_path), str(RUNS)]
     with (tmp_path / "child.log").open("ab") as log:

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from tests.integration.test_workflow_loopback import CounterServer
-from tests.integration.test_workflow_postgres import SKIP_REASON, PgServer, pg_binaries
+from tests.integration.test_workflow_postgres import workflow_db
 from tests.support import ROOT
 
 DAG = """
@@ -154,12 +154,9 @@ class Children:
 def test_a_run_paused_at_an_approval_resumes_on_upgraded_code(
     tmp_path: Path, database: str
 ) -> None:
-    if database == "postgres" and pg_binaries() is None:
-        pytest.skip(SKIP_REASON)
-    pg = PgServer().start() if database == "postgres" else None
+    pg, db = workflow_db(database, tmp_path, "upgrade")
     server = CounterServer().start()
     try:
-        db = pg.url("upgrade") if pg is not None else f"sqlite:///{tmp_path / 'runs.sqlite'}"
         children = Children(db, server, tmp_path)
         old = children.spawn(ROOT, "v1")
         children.wait("v1", "waiting_for_approval")

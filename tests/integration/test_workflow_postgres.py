@@ -112,6 +112,18 @@ class PgServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def workflow_db(database: str, tmp_path: Path, name: str) -> tuple[PgServer | None, str]:
+    """A parametrised workflow test's database: a SQLite file under `tmp_path`, or database
+    `name` on a throwaway Postgres server (the caller stops it), the test skipped with the
+    reason when Postgres is not installed."""
+    if database != "postgres":
+        return None, f"sqlite:///{tmp_path / 'runs.sqlite'}"
+    if pg_binaries() is None:
+        pytest.skip(SKIP_REASON)
+    pg = PgServer().start()
+    return pg, pg.url(name)
+
+
 @pytest.mark.skipif(pg_binaries() is None, reason=SKIP_REASON)
 def test_throwaway_postgres_starts_and_stops() -> None:
     server = PgServer().start()
