@@ -18,7 +18,9 @@ language="en")` (blank spaCy pipeline, every default recognizer) on the same tex
     backend), the same bodies on route `chat` (policy) and `open` (none), interleaved. The
     `chat` figure also pays the response-side redaction of the echoed prompt.
 
-Warm-up: one untimed pass of everything. PASS/MISS: p99 of (1) <= 2 ms. JSON goes to
+Warm-up: one untimed pass of everything, then the GC tuned as a started gateway tunes it
+(`server.gc_tuning`). (1) also reports the process CPU time per request, which a busy
+machine does not inflate as it does the wall time. PASS/MISS: p99 of (1) <= 2 ms. JSON goes to
 bench/results/policy_set-<timestamp>.json (git-ignored).
 
     .venv/bin/python bench/policy_set.py [--reps N] [--no-e2e]
