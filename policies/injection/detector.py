@@ -34,6 +34,7 @@ from policies.injection.signal import UNTRUSTED_CHANNELS, Signal, Words
 from policies.injection.signals_agent import SIGNALS as AGENT
 from policies.injection.signals_intl import SIGNALS as INTERNATIONAL
 from policies.injection.signals_reader import SIGNALS as READER
+from policies.injection.signals_reveal import SIGNALS as REVEAL
 from policies.injection.signals_takeover import SIGNALS as TAKEOVER
 from policies.injection.verdict import InjectionClassifier, InjectionVerdict
 
@@ -110,7 +111,9 @@ class InjectionDetector:
         signals: Iterable[Signal] | None = None,
     ) -> None:
         self._signals = (
-            tuple(signals) if signals is not None else TAKEOVER + AGENT + INTERNATIONAL + READER
+            tuple(signals)
+            if signals is not None
+            else TAKEOVER + REVEAL + AGENT + INTERNATIONAL + READER
         )
         # Built once per detector: each set's lead scan is compiled from its patterns.
         self._evidence = SignalSet(s for s in self._signals if s.family is not None)

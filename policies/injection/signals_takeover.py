@@ -1,8 +1,9 @@
 # ruff: noqa: RUF001 - look-alike letters here are the point (confusables, scripts).
 """English signals of a takeover: setting the instructions aside, a new identity or
-"no limits", extraction of the system prompt, forged turn markers and delimiters, claimed
-authority and forged reasoning. Patterns read the folded view (lower case, no diacritics,
-look-alikes folded: see `normalize`), so none needs a case or accent variant.
+"no limits", forged turn markers and delimiters, claimed authority and forged reasoning
+(extraction of the system prompt and of data: `signals_reveal`). Patterns read the folded
+view (lower case, no diacritics, look-alikes folded: see `normalize`), so none needs a case
+or accent variant.
 
 The override pattern lets only qualifiers ("all", "the previous", "your") and at most two
 free words stand between the verb and its object, so "ignore the warning and follow the
@@ -16,16 +17,9 @@ from types import MappingProxyType
 from policies.injection.signal import Signal, anchored, signal
 from policies.injection.vocabulary import (
     ASSISTANT,
-    DATA,
-    DETERMINER,
-    NOT_AFTER_NEGATION,
     ORDERS,
     QUALIFIER,
-    REVEAL,
-    SECRET_PROMPT,
     SET_ASIDE,
-    STRONG_REVEAL,
-    WEAK_REVEAL,
 )
 
 _SIGNALS: tuple[Signal, ...] = (
@@ -159,60 +153,6 @@ _SIGNALS: tuple[Signal, ...] = (
         r"\b(?:must|will|shall|have to|always) (?:comply|obey|"
         r"answer|respond|fulfil+)\b[^.\n]{0,30}\b(?:every|any|all|without|regardless)\b",
         1.5,
-    ),
-    # System-prompt extraction.
-    signal(
-        "reveal_prompt",
-        "reveal",
-        rf"{NOT_AFTER_NEGATION}\b{STRONG_REVEAL}\b(?:\s+[\w'-]+){{0,6}}?\s+{SECRET_PROMPT}|"
-        # Weak verbs ("add", "include", "list") name the prompt as a thing to disclose only
-        # with a determiner: "add system prompt template" is a commit message.
-        rf"{NOT_AFTER_NEGATION}\b{WEAK_REVEAL}\b(?:\s+[\w'-]+){{0,3}}?\s+{DETERMINER}"
-        rf"(?:\s+[\w'-]+){{0,2}}?\s+{SECRET_PROMPT}|\brepeat (?:the |all )?"
-        r"(?:words|text|everything) (?:above|before)|\bstarting with ['\"]?you are",
-        3.2,
-    ),
-    signal(
-        "reveal_rules",
-        "reveal",
-        rf"{NOT_AFTER_NEGATION}\b{REVEAL}\b(?:\s+me)?\s+(?:all\s+)?(?:of\s+)?your "
-        r"(?:exact |full |complete |own )?"
-        r"(?:instructions|prompt|rules|guidelines|directives|configuration|programming|"
-        r"restrictions)\b",
-        1.6,
-    ),
-    signal(
-        "verbatim",
-        "reveal",
-        r"\b(?:verbatim|word for word|word-for-word|exactly as "
-        r"(?:written|given)|in full)\b",
-        0.8,
-    ),
-    signal(
-        "prompt_words",
-        "reveal",
-        r"\b(?:system|initial|original|hidden|developer|secret|internal|operating) "
-        r"(?:prompt|instructions|message)\b|\bpre-?prompt\b|\bmeta-?prompt\b",
-        0.6,
-    ),
-    signal(
-        "reveal_data",
-        "reveal",
-        rf"{NOT_AFTER_NEGATION}\b{REVEAL}\b(?:\s+[\w'-]+){{0,4}}?\s+{DATA}",
-        1.2,
-        1.8,
-    ),
-    # The data asked for is the model's own ("the keys you have access to", "stored in your
-    # configuration"): a request to leak what it holds, not a question about a topic.
-    signal(
-        "reveal_held_data",
-        "exfil",
-        rf"{NOT_AFTER_NEGATION}\b{REVEAL}\b(?:\s+[\w'-]+){{0,4}}?\s+{DATA}[^.?!\n]{{0,40}}?"
-        r"\b(?:you (?:have|hold|know|keep|store|stored|can (?:see|access|read)|were given|"
-        r"received|remember)|(?:in|from|of) your (?:own )?(?:configuration|config|memory|"
-        r"context|environment|system|instructions|prompt|training|settings|tools))\b",
-        1.4,
-        1.8,
     ),
     # Fake turns and delimiters: structure a model reads as a new speaker.
     signal(
@@ -359,33 +299,6 @@ _ANCHORS = MappingProxyType(
         "developer_mode": "mode",
         "confirm_compliance": "confi ackno reply respo answer start | \" ' “ ‘",
         "must_comply": "comply obey answer respo fulfi | every any all without regar",
-        "reveal_prompt": (
-            "revea show showi print outpu repea tell displ dump leak give share shari write recit "
-            "discl expos paste spell provi return echo list quote quoti summa trans what add inclu "
-            "appen copy respo reply answer | promp message messages instr above before context "
-            "starting opera secret inter confi preprompt metaprompt"
-        ),
-        "reveal_rules": "your | instr promp rules guide direc confi progr restr",
-        "verbatim": "verba word exactly full",
-        "prompt_words": (
-            "system initial original hidden developer secret internal operating preprompt "
-            "metaprompt pre-prompt meta-prompt | promp instr message preprompt metaprompt "
-            "pre-prompt meta-prompt"
-        ),
-        "reveal_data": (
-            "revea show showi print outpu repea tell displ dump leak give share shari write recit "
-            "discl expos paste spell provi return echo list quote quoti summa trans what add inclu "
-            "appen copy respo reply answer | api crede passw secre access priva ssh envir env "
-            "customer credit session cookie conve chat perso inter confi datab id_rsa .ssh passwd "
-            ".env order user"
-        ),
-        "reveal_held_data": (
-            "revea show showi print outpu repea tell displ dump leak give share shari write recit "
-            "discl expos paste spell provi return echo list quote quoti summa trans what add inclu "
-            "appen copy respo reply answer | api crede passw secre access priva ssh envir env "
-            "customer credit session cookie conve chat perso inter confi datab id_rsa .ssh passwd "
-            ".env order user | you your"
-        ),
         "chat_template": "<| [inst [/inst <<sys <</sys <start_of_turn <end_of_turn",
         "role_label": (
             "system: assistant: developer: admin: administrator: root: sys: [system [admin "

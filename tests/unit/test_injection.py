@@ -24,6 +24,7 @@ from policies.injection.signal import Words, signal
 from policies.injection.signals_agent import SIGNALS as AGENT
 from policies.injection.signals_intl import SIGNALS as INTL
 from policies.injection.signals_reader import SIGNALS as READER
+from policies.injection.signals_reveal import SIGNALS as REVEAL
 from policies.injection.signals_takeover import SIGNALS as TAKEOVER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -380,7 +381,7 @@ def test_anchors_never_hide_a_match_on_the_labelled_set() -> None:
         views += [fold(h.text) for h in hidden(row.text, folded)]
         for view in views:
             words = Words.of(view)
-            for sig in TAKEOVER + AGENT + INTL + READER:
+            for sig in TAKEOVER + REVEAL + AGENT + INTL + READER:
                 if sig.pattern.search(view) and not sig.fires(words):
                     hidden_by_anchor.add(sig.name)
     assert not hidden_by_anchor
@@ -397,7 +398,7 @@ def _views(text: str) -> list[str]:
 
 def test_lead_matching_agrees_with_search_on_the_labelled_set() -> None:
     # `SignalSet` tries a pattern only at its leads; `Signal.fires` searches the whole text.
-    signals = SignalSet(TAKEOVER + AGENT + INTL + READER)
+    signals = SignalSet(TAKEOVER + REVEAL + AGENT + INTL + READER)
     disagree = set()
     for row in _bench().load():
         for view in _views(row.text):
