@@ -49,6 +49,7 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
+from _policy_prompts import SIZE, make_prompts
 from presidio_analyzer import AnalyzerEngine
 
 from gateway.api.decoding import decode_request
@@ -65,9 +66,7 @@ from policies.base import Deny, Transform
 from policies.pii import blank_nlp_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tests" / "data"
 TARGET_P99_MS = 2.0
-SIZE = 1024
 CHAT, JSON = "/v1/chat/completions", {"content-type": "application/json"}
 VANILLA = "vanilla presidio AnalyzerEngine.analyze"
 SYSTEM = "You are a helpful assistant for the support team. Answer briefly."
@@ -96,58 +95,6 @@ class NullWriter:
 
     def write(self, line: bytes) -> None:
         self.lines += 1
-
-
-def jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def fill(rng: random.Random, core: list[str], filler: Sequence[str]) -> str:
-    """`core` sentences among benign filler, shuffled, cut to SIZE characters (the core
-    sentences are placed so that they all fit)."""
-    pad: list[str] = []
-    while sum(len(s) + 1 for s in (*core, *pad)) < SIZE + 200:
-        pad.append(rng.choice(filler))
-    parts = core + pad
-    rng.shuffle(parts)
-    text = " ".join(parts)
-    for sentence in core:  # a core sentence past the cut moves to the front
-        if text.find(sentence) + len(sentence) > SIZE:
-            text = sentence + " " + text.replace(sentence, "", 1)
-    return text[:SIZE]
-
-
-def make_prompts(counts: dict[str, int]) -> list[tuple[str, str]]:
-    """`counts` prompts of each kind: `benign` (ordinary requests and PII hard negatives),
-    `tricky` (one injection-set hard negative among them), `pii` (three fixture sentences,
-    every third prompt an employee id), `secret`, `injection` (one of each among them)."""
-    rng = random.Random(11)
-    rows = jsonl(DATA / "injection" / "own.jsonl") + jsonl(DATA / "injection" / "bastion.jsonl")
-    filler = [
-        r["text"] for name in ("tune", "heldout") for r in jsonl(DATA / f"intents_{name}.jsonl")
-    ]
-    filler += [r["text"] for r in jsonl(DATA / "pii" / "hard_negatives.jsonl")]
-    tricky = [r["text"] for r in rows if r["label"] == 0 and r["channel"] == "user"]
-    attacks = [r["text"] for r in rows if r["label"] == 1 and r["channel"] == "user"]
-    core: dict[str, list[str]] = {
-        "tricky": [t for t in tricky if len(t) < 400],
-        "injection": [t for t in attacks if len(t) < 400],
-        "secret": [r["text"] for r in jsonl(DATA / "secrets_samples.jsonl") if r["secrets"]],
-    }
-    sentences = [r["text"] for r in jsonl(DATA / "pii" / "faker_en.jsonl") if r["spans"]]
-    out: list[tuple[str, str]] = []
-    for kind, count in counts.items():
-        for i in range(count):
-            if kind == "benign":
-                picked: list[str] = []
-            elif kind == "pii":
-                picked = rng.sample(sentences, 3)
-                if i % 3 == 0:
-                    picked.append(f"Please update the record of EMP-{rng.randrange(10**6):06d}.")
-            else:
-                picked = [rng.choice([t for t in core[kind] if len(t) < 500])]
-            out.append((kind, fill(rng, picked, filler)))
-    return out
 
 
 def body(text: str, model: str = "chat") -> bytes:
