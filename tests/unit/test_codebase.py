@@ -108,3 +108,18 @@ def test_ruff_is_clean() -> None:
 def test_mypy_is_clean() -> None:
     run = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_ci_runs_the_readme_test_command_after_installing_what_the_tests_need() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## The two commands", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("\n", 1)[1].strip() for b in section.split("```sh")[1:]]
+    blocks = [b.split("```", 1)[0].strip() for b in blocks]
+    assert len(blocks) == 2, "the README gives a run command and a test command"
+    run, test = blocks
+    assert run.endswith("gateway serve") and test.endswith("python -m pytest")
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = [ln for ln in ci.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert commands[-1] == test  # the last thing CI does is exactly the README's command
+    for package in ("redis-server", "postgresql", "chromium chromium-driver", "nodejs npm"):
+        assert f"apt-get install -y -qq {package}" in ci, package
