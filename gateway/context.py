@@ -77,11 +77,8 @@ class RequestContext:
     # then metered at no cost (written by the response cache and the coalescer).
     cache_status: str | None = None
     cached: bool = False
-    # The gateway tools this request ran, `name:outcome:12ms` each (`x-gateway-tools`)
-    # (written by the tool loop).
-    tool_runs: list[str] | None = None
-    # The same runs with their arguments and results, for the inference log (written by the
-    # tool loop: a tool run is rare and slow, a reference more costs nothing).
+    # The gateway tools this request ran, with their arguments and results (written by the
+    # tool loop): `x-gateway-tools` and the inference log read them.
     tool_traces: list[ToolTrace] | None = None
     # Seconds spent waiting on backends: total time minus this is the gateway's overhead
     # (added to by backends).
@@ -119,14 +116,16 @@ class RequestContext:
         elif stage not in self.flags:
             self.flags.append(stage)
 
+    @property
+    def tool_runs(self) -> list[str] | None:
+        """The tools run, `name:outcome:12ms` each (`x-gateway-tools`); None if none ran."""
+        if self.tool_traces is None:
+            return None
+        return [f"{t.name}:{t.outcome}:{round(t.seconds * 1000)}ms" for t in self.tool_traces]
+
     def tool_run(
         self, name: str, outcome: str, seconds: float, arguments: str = "", content: str = ""
     ) -> None:
-        entry = f"{name}:{outcome}:{round(seconds * 1000)}ms"
-        if self.tool_runs is None:
-            self.tool_runs = [entry]
-        else:
-            self.tool_runs.append(entry)
         trace = ToolTrace(name, arguments, content, outcome, seconds)
         if self.tool_traces is None:
             self.tool_traces = [trace]

@@ -130,12 +130,11 @@ class InferenceLogService:
     policy file has no `inference_log` (then `stage` is None and the rest do nothing)."""
 
     def __init__(self, settings: InferenceLog | None, registry: CollectorRegistry) -> None:
-        self._writer = None if settings is None else InferenceLogWriter(settings, registry)
-        self.stage = (
-            None
-            if settings is None or self._writer is None
-            else InferenceLogStage(settings, self._writer.submit)
-        )
+        self._writer: InferenceLogWriter | None = None
+        self.stage: InferenceLogStage | None = None
+        if settings is not None:
+            self._writer = InferenceLogWriter(settings, registry)
+            self.stage = InferenceLogStage(settings, self._writer.submit)
 
     def start(self) -> None:
         if self._writer is not None:

@@ -21,7 +21,8 @@ step attempts), `interpreter` (the deterministic DAG scheduler inside the DBOS w
 `replicas` (heartbeats and the takeover of runs of replicas that stopped, on the
 `heartbeats` table), `contract` (what a checkpointed run depends on, and the DBOS application
 version named for it: an upgrade that keeps the contract resumes paused and interrupted runs),
-`cancel_watch` (a cancel made by another process stops this one's run within a tick), `errors`.
+`cancel_watch` (a cancel made by another process stops this one's run within a tick),
+`background` (their bounded worker threads and tick loop), `errors`.
 
 Durability is DBOS's: each attempt is a DBOS step (output checkpointed), approvals are
 `DBOS.recv_async` waits released by `DBOS.send_async`, progress is a DBOS stream (events) and a

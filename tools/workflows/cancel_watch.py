@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from tools.workflows.replicas import BoundedWorker
+from tools.workflows.background import BoundedWorker, Ticker
 
 log = logging.getLogger("tools.workflows.cancel_watch")
 
@@ -45,23 +45,21 @@ class CancelWatcher:
         call_timeout_seconds: float = 5.0,
     ) -> None:
         self._live = live
-        self._every = every_seconds
         self._cancelled = cancelled
         self._worker = BoundedWorker("wf-cancel-watch", call_timeout_seconds)
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._failing = False
+        self._ticker = Ticker(
+            "workflow-cancel-watch",
+            every_seconds,
+            self.tick,
+            log,
+            failed="workflows: reading cancelled runs failed",
+        )
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="workflow-cancel-watch")
+        self._ticker.start()
 
     async def aclose(self) -> None:
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._ticker.aclose()
         self._worker.close()
 
     async def tick(self) -> list[str]:
@@ -78,16 +76,3 @@ class CancelWatcher:
                 task.get_loop().call_soon_threadsafe(task.cancel)
                 stopped.append(run_id)
         return stopped
-
-    async def _loop(self) -> None:
-        while not self._closing:
-            try:
-                await self.tick()
-                self._failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database trouble: this tick is lost, not the engine
-                level = logging.DEBUG if self._failing else logging.WARNING
-                log.log(level, "workflows: reading cancelled runs failed: %r", exc)
-                self._failing = True
-            await asyncio.sleep(self._every)

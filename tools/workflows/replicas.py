@@ -30,11 +30,10 @@ import logging
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from tools.workflows.background import BoundedWorker, Ticker
 from tools.workflows.heartbeats import HeartbeatTable
 
 log = logging.getLogger("tools.workflows.replicas")
@@ -109,21 +108,6 @@ def decide(
     return Takeover(tuple(sorted(recover)), tuple(sorted(forget)))
 
 
-class BoundedWorker:
-    """One thread running blocking calls in turn, each awaited at most `timeout` seconds."""
-
-    def __init__(self, name: str, timeout: float) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._timeout = timeout
-
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        future = asyncio.get_running_loop().run_in_executor(self._pool, partial(fn, *args))
-        return await asyncio.wait_for(future, self._timeout)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
-
 def dbos_pending(app_name: str) -> list[PendingRun]:
     from dbos import DBOS
 
@@ -159,7 +143,6 @@ class ReplicaMonitor:
         check_timing(heartbeat_seconds, takeover_after_seconds)
         self.executor_id = executor_id
         self._version = app_version
-        self._every = heartbeat_seconds
         self._after_ms = int(takeover_after_seconds * 1000)
         self._pending = pending
         self._recover = recover
@@ -169,25 +152,29 @@ class ReplicaMonitor:
         self._table = HeartbeatTable(database_url, timeout)
         self._beats = BoundedWorker("wf-heartbeat", timeout)
         self._dbos = BoundedWorker("wf-takeover", timeout)
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
         self._ready = False
-        self._failing = False
-        self.ticks = 0  # ticks that went through: whether this replica is seen alive
+        self._ticker = Ticker(
+            "workflow-replicas",
+            heartbeat_seconds,
+            self.tick,
+            log,
+            failed="workflows: replica heartbeat or takeover failed",
+            recovered="workflows: replica heartbeat works again",
+        )
         self.taken_over: list[str] = []  # executor ids recovered by this replica, in order
 
+    @property
+    def ticks(self) -> int:
+        """Ticks that went through: whether this replica is seen alive."""
+        return self._ticker.ticks
+
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="workflow-replicas")
+        self._ticker.start()
 
     async def aclose(self) -> None:
         # No farewell row change: runs this process stopped stay PENDING under its id until
         # its heartbeat goes stale, so no peer can start one while it is still unwinding.
-        self._closing = True
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._ticker.aclose()
         self._beats.close()
         self._dbos.close()
         await asyncio.to_thread(self._table.dispose)
@@ -217,21 +204,3 @@ class ReplicaMonitor:
         if decision.forget:
             await self._beats.call(self._table.forget, decision.forget, self._after_ms)
         return decision
-
-    async def _loop(self) -> None:
-        # The flag as well as the cancel: on Python 3.11 `wait_for` can swallow a cancel that
-        # lands as its call completes, and the loop would tick on after `aclose`.
-        while not self._closing:
-            try:
-                await self.tick()
-                self.ticks += 1
-                if self._failing:
-                    log.info("workflows: replica heartbeat works again")
-                self._failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # any database trouble: this tick is lost, not the engine
-                level = logging.DEBUG if self._failing else logging.WARNING
-                log.log(level, "workflows: replica heartbeat or takeover failed: %r", exc)
-                self._failing = True
-            await asyncio.sleep(self._every)
