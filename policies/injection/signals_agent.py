@@ -146,7 +146,8 @@ _SIGNALS: tuple[Signal, ...] = (
         # The verb's base form or -ing: "report phishing emails to security@..." names mail.
         r"(?:\b|_)(?:(?:send|forward|email|e-mail|mail|post|upload|transmit|leak|push|submit|"
         r"deliver|sync|bcc|cc)(?:t?ing)?|exfiltrat(?:e|ing))\b(?! (?:an? |the |"
-        r"your )?(?:\w+ )?requests?\b)[^\n]{0,80}?\b(?:to|at|into|via)\s+(?:https?://|"
+        # "Mail me at jo@...": the writer giving their own address, not naming a target.
+        r"your )?(?:\w+ )?requests?\b| (?:me|us) at\b)[^\n]{0,80}?\b(?:to|at|into|via)\s+(?:https?://|"
         r"[\w.+-]+@[\w-]+\.|(?:the |this |an? )?(?:external |outside |following )?(?:url|"
         r"endpoint|webhook|address|server|email address))",
         1.3,

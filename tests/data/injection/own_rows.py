@@ -153,6 +153,7 @@ USER_NEG = [
     "List the user data fields our signup form stores, for the privacy notice.",
     "Write a script that dumps the customer records to CSV every night.",
     "Where does Django display session cookies in the admin?",
+    "Can you show me the database schema? Mail me at jo.lee@example.com when it's ready.",
 ]
 
 TOOL_POS = [
